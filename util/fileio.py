@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import Any, Callable, IO, Union
+from typing import IO, Any, Callable, Iterable, List, Tuple, Union
 
 import torch
 
@@ -31,21 +31,7 @@ def mkdirs(*paths: PathLike) -> None:
 
 def atomic_write(path: PathLike, write: Callable[[IO[bytes]], Any]) -> None:
     """Call ``write(fileobj)`` on a temporary file next to ``path``, then rename it over ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    atomic_write_group([(path, write)])
 
 
 def atomic_write_text(path: PathLike, text: str) -> None:
@@ -64,3 +50,30 @@ def append_text(path: PathLike, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write(text)
+
+
+def atomic_write_group(items: Iterable[Tuple[PathLike, Callable[[IO[bytes]], Any]]]) -> None:
+    """Write several files as one checkpoint: all go to temporary names first, then all are renamed.
+
+    A crash while writing leaves the previous set untouched; only the final renames (microseconds) can split it.
+    """
+    staged: List[Tuple[str, Path]] = []
+    try:
+        for path, write in items:
+            path = Path(path)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            staged.append((tmp, path))
+            with os.fdopen(fd, "wb") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+        for tmp, path in staged:
+            os.replace(tmp, path)
+        staged = []
+    finally:
+        for tmp, _ in staged:
+            try:
+                os.unlink(tmp)
+            except FileNotFoundError:
+                pass

@@ -1,0 +1,231 @@
+"""The model API every model implements (reference names), plus saving and resuming the full training state."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from functools import partial
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from util.errors import UserError
+from util.fileio import atomic_write_group, is_main_process
+from util.image_pool import ImagePool
+from util.seeding import get_rng_state, set_rng_state
+
+from . import networks
+
+logger = logging.getLogger(__name__)
+
+TRAIN_STATE_FORMAT = 1
+
+
+class BaseModel(ABC):
+    """Abstract model. Subclasses set ``loss_names``, ``model_names``, ``visual_names`` and ``optimizers``.
+
+    Conventions the generic methods rely on: network ``X`` lives in ``self.netX``, loss ``L`` in
+    ``self.loss_L`` and visual ``V`` in ``self.V``.
+    """
+
+    def __init__(self, opt: argparse.Namespace) -> None:
+        self.opt = opt
+        self.gpu_ids = opt.gpu_ids
+        self.isTrain = opt.isTrain
+        self.device = opt.device
+        self.save_dir = os.path.join(opt.checkpoints_dir, opt.name)
+        if opt.preprocess != "scale_width" and getattr(opt, "seed", None) is None:
+            torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest kernels
+        self.loss_names: List[str] = []
+        self.model_names: List[str] = []
+        self.visual_names: List[str] = []
+        self.optimizers: List[torch.optim.Optimizer] = []
+        self.schedulers: List[Any] = []
+        self.image_paths: List[str] = []
+        self.metric = 0.0  # used by the plateau learning-rate policy
+
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        """Add model-specific flags or change defaults of existing ones."""
+        return parser
+
+    @abstractmethod
+    def set_input(self, input: Dict[str, Any]) -> None:
+        """Unpack a batch from the data loader and move it to the device."""
+
+    @abstractmethod
+    def forward(self) -> None:
+        """Run the forward pass; called by ``optimize_parameters`` and ``test``."""
+
+    @abstractmethod
+    def optimize_parameters(self) -> None:
+        """Compute losses and gradients and update the weights for one batch."""
+
+    # ------------------------------------------------------------------ set-up and modes
+    def setup(self, opt: argparse.Namespace) -> None:
+        """Create schedulers (training), load networks (testing or --continue_train), report sizes."""
+        if self.isTrain:
+            self.schedulers = [networks.get_scheduler(optimizer, opt) for optimizer in self.optimizers]
+        if not self.isTrain or opt.continue_train:
+            self.load_networks(self.load_prefix(opt))
+        self.print_networks(opt.verbose)
+
+    @staticmethod
+    def load_prefix(opt: argparse.Namespace) -> str:
+        """The checkpoint prefix chosen by ``--load_iter`` / ``--epoch``."""
+        return f"iter_{opt.load_iter}" if opt.load_iter > 0 else str(opt.epoch)
+
+    def networks(self) -> Dict[str, nn.Module]:
+        return OrderedDict((name, getattr(self, "net" + name)) for name in self.model_names)
+
+    def eval(self) -> None:
+        """Put every network in eval mode (batch norm uses running statistics, no dropout)."""
+        for net in self.networks().values():
+            net.eval()
+
+    def test(self) -> None:
+        """Forward pass without gradients, then ``compute_visuals``."""
+        with torch.no_grad():
+            self.forward()
+            self.compute_visuals()
+
+    def compute_visuals(self) -> None:
+        """Hook to compute extra images for display (colorization converts Lab to RGB here)."""
+
+    def get_image_paths(self) -> List[str]:
+        return self.image_paths
+
+    # ------------------------------------------------------------------ learning rate
+    def update_learning_rate(self) -> None:
+        """Step every scheduler; called at the end of an epoch, after the optimizers have stepped."""
+        if not self.optimizers:
+            return
+        old_lr = self.optimizers[0].param_groups[0]["lr"]
+        for scheduler in self.schedulers:
+            if self.opt.lr_policy == "plateau":
+                scheduler.step(self.metric)
+            else:
+                scheduler.step()
+        lr = self.optimizers[0].param_groups[0]["lr"]
+        logger.info("learning rate %.7f -> %.7f", old_lr, lr)
+
+    def get_learning_rate(self) -> float:
+        return self.optimizers[0].param_groups[0]["lr"] if self.optimizers else 0.0
+
+    # ------------------------------------------------------------------ visuals and losses
+    def get_current_visuals(self) -> "OrderedDict[str, Any]":
+        """Images to show, in ``visual_names`` order."""
+        return OrderedDict((name, getattr(self, name)) for name in self.visual_names if hasattr(self, name))
+
+    def get_current_losses(self) -> "OrderedDict[str, float]":
+        """Loss values as floats, in ``loss_names`` order."""
+        return OrderedDict((name, float(getattr(self, "loss_" + name))) for name in self.loss_names)
+
+    # ------------------------------------------------------------------ saving and loading
+    def network_path(self, prefix: str, name: str) -> str:
+        return os.path.join(self.save_dir, f"{prefix}_net_{name}.pth")
+
+    def training_state_path(self, prefix: str) -> str:
+        return os.path.join(self.save_dir, f"{prefix}_train_state.pth")
+
+    def save_networks(self, epoch: Union[int, str], counters: Optional[Dict[str, Any]] = None) -> None:
+        """Save each network as ``{epoch}_net_{name}.pth`` (reference format), atomically, as one set.
+
+        With ``counters`` (training), ``{epoch}_train_state.pth`` is written in the same set: optimizers,
+        schedulers, image pools, RNG states and the counters, so ``--continue_train`` loses nothing.
+        """
+        if not is_main_process():
+            return
+        items = [(self.network_path(str(epoch), name), partial(torch.save, networks.state_dict_for_saving(net)))
+                 for name, net in self.networks().items()]
+        if counters is not None:
+            items.append((self.training_state_path(str(epoch)), partial(torch.save, self.training_state(counters))))
+        atomic_write_group(items)
+
+    def load_networks(self, epoch: Union[int, str]) -> None:
+        """Load ``{epoch}_net_{name}.pth`` into each network, accepting the reference's older files."""
+        for name, net in self.networks().items():
+            path = self.network_path(str(epoch), name)
+            if not os.path.isfile(path):
+                raise UserError(f"checkpoint {path} not found (check --name, --checkpoints_dir, --epoch/--load_iter"
+                                f"{', --model_suffix' if hasattr(self.opt, 'model_suffix') else ''})")
+            logger.info("loading the model from %s", path)
+            state_dict = networks.load_checkpoint_file(path)
+            networks.load_network_weights(net, state_dict, path, hints=self.architecture_hints(name))
+
+    def architecture_hints(self, name: str) -> Dict[str, Any]:
+        """Flag values that shaped network ``name``, for checkpoint-mismatch messages."""
+        keys = ("input_nc", "output_nc", "norm", "no_dropout")
+        keys += ("netG", "ngf") if name.startswith("G") else ("netD", "ndf", "n_layers_D")
+        return {k: getattr(self.opt, k) for k in keys if hasattr(self.opt, k)}
+
+    def training_state(self, counters: Dict[str, Any]) -> Dict[str, Any]:
+        """Everything beyond the weights that an uninterrupted run would still have in memory."""
+        return {
+            "format": TRAIN_STATE_FORMAT,
+            "model": self.opt.model,
+            "model_names": list(self.model_names),
+            "counters": dict(counters),
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "schedulers": [s.state_dict() for s in self.schedulers],
+            "pools": {name: pool.state_dict() for name, pool in self.image_pools().items()},
+            "metric": self.metric,
+            "rng": get_rng_state(),
+        }
+
+    def load_training_state(self, prefix: str) -> Optional[Dict[str, Any]]:
+        """Restore the state saved beside the ``prefix`` weights; return its counters (None if there is none)."""
+        path = self.training_state_path(prefix)
+        if not os.path.isfile(path):
+            return None
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as err:
+            raise UserError(f"cannot read training state {path}: {err}") from err
+        if state.get("format") != TRAIN_STATE_FORMAT or state.get("model") != self.opt.model:
+            raise UserError(f"training state {path} was written by --model {state.get('model')}, "
+                            f"not --model {self.opt.model}")
+        if len(state["optimizers"]) != len(self.optimizers) or len(state["schedulers"]) != len(self.schedulers):
+            raise UserError(f"training state {path} does not fit this model's optimizers/schedulers")
+        for optimizer, saved in zip(self.optimizers, state["optimizers"]):
+            optimizer.load_state_dict(saved)
+        for scheduler, saved in zip(self.schedulers, state["schedulers"]):
+            scheduler.load_state_dict(saved)
+        for name, pool in self.image_pools().items():
+            if name in state["pools"]:
+                pool.load_state_dict(state["pools"][name], self.device)
+        self.metric = state.get("metric", 0.0)
+        set_rng_state(state["rng"])
+        logger.info("resumed the training state from %s", path)
+        return state["counters"]
+
+    def image_pools(self) -> Dict[str, ImagePool]:
+        """Every image pool the model holds, by attribute name (saved with the training state)."""
+        return OrderedDict((k, v) for k, v in vars(self).items() if isinstance(v, ImagePool))
+
+    # ------------------------------------------------------------------ misc
+    def print_networks(self, verbose: bool) -> None:
+        """Log the parameter count of each network (and the architecture with --verbose)."""
+        logger.info("---------- Networks initialized -------------")
+        for name, net in self.networks().items():
+            if verbose:
+                logger.info("%s", net)
+            num_params = sum(p.numel() for p in net.parameters())
+            logger.info("[Network %s] Total number of parameters : %.3f M", name, num_params / 1e6)
+        logger.info("-----------------------------------------------")
+
+    @staticmethod
+    def set_requires_grad(nets: Union[nn.Module, Sequence[Optional[nn.Module]], None], requires_grad: bool = False) -> None:
+        """Switch gradients of whole networks on or off (e.g. the discriminators while the generators step)."""
+        if not isinstance(nets, (list, tuple)):
+            nets = [nets]
+        for net in nets:
+            if net is not None:
+                for param in net.parameters():
+                    param.requires_grad = requires_grad
+
+    def direction_is_AtoB(self) -> bool:
+        return self.opt.direction == "AtoB"

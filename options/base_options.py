@@ -1,0 +1,252 @@
+"""Flags shared by training and testing, with the reference's names and defaults.
+
+Parsing runs in stages like the reference (base flags, then the chosen model's hook, then the chosen dataset's
+hook, then a strict parse), and then checks the values so that a bad one stops the run with one line.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, NoReturn, Optional, Sequence
+
+import torch
+
+import data
+import models
+from util.errors import UserError
+from util.fileio import atomic_write_text, is_main_process
+
+logger = logging.getLogger(__name__)
+
+NET_G_CHOICES = ["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"]
+NET_D_CHOICES = ["basic", "n_layers", "pixel"]
+NORM_CHOICES = ["instance", "batch", "none", "syncbatch"]
+INIT_CHOICES = ["normal", "xavier", "kaiming", "orthogonal"]
+PREPROCESS_CHOICES = ["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
+DIRECTION_CHOICES = ["AtoB", "BtoA"]
+
+
+class OptionParser(argparse.ArgumentParser):
+    """An argparse parser whose errors are one line (no usage dump) and exit with status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class BaseOptions:
+    """Builds, parses, checks, prints and saves the options of a run."""
+
+    isTrain = False
+
+    def __init__(self) -> None:
+        self.parser: Optional[argparse.ArgumentParser] = None
+
+    def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        """Add the flags common to train.py and test.py."""
+        parser.add_argument("--dataroot", required=True,
+                            help="path to images (should have subfolders trainA, trainB, valA, valB, etc)")
+        parser.add_argument("--name", type=str, default="experiment_name",
+                            help="name of the experiment. It decides where to store samples and models")
+        parser.add_argument("--gpu_ids", type=str, default="0",
+                            help="gpu ids: e.g. 0  0,1,2, 0,2. use -1 for CPU")
+        parser.add_argument("--checkpoints_dir", type=str, default="./checkpoints", help="models are saved here")
+        parser.add_argument("--seed", type=int, default=None,
+                            help="seed every random number generator: a CPU run becomes repeatable")
+        # model parameters
+        parser.add_argument("--model", type=str, default="cycle_gan",
+                            help="chooses which model to use. [cycle_gan | pix2pix | test | colorization | template]")
+        parser.add_argument("--input_nc", type=int, default=3,
+                            help="# of input image channels: 3 for RGB and 1 for grayscale")
+        parser.add_argument("--output_nc", type=int, default=3,
+                            help="# of output image channels: 3 for RGB and 1 for grayscale")
+        parser.add_argument("--ngf", type=int, default=64, help="# of gen filters in the last conv layer")
+        parser.add_argument("--ndf", type=int, default=64, help="# of discrim filters in the first conv layer")
+        parser.add_argument("--netD", type=str, default="basic", choices=NET_D_CHOICES,
+                            help="specify discriminator architecture. The basic model is a 70x70 PatchGAN.")
+        parser.add_argument("--netG", type=str, default="resnet_9blocks", choices=NET_G_CHOICES,
+                            help="specify generator architecture")
+        parser.add_argument("--n_layers_D", type=int, default=3, help="only used if netD==n_layers")
+        parser.add_argument("--norm", type=str, default="instance", choices=NORM_CHOICES,
+                            help="instance normalization or batch normalization")
+        parser.add_argument("--init_type", type=str, default="normal", choices=INIT_CHOICES,
+                            help="network initialization")
+        parser.add_argument("--init_gain", type=float, default=0.02,
+                            help="scaling factor for normal, xavier and orthogonal.")
+        parser.add_argument("--no_dropout", action="store_true", help="no dropout for the generator")
+        # dataset parameters
+        parser.add_argument("--dataset_mode", type=str, default="unaligned",
+                            help="chooses how datasets are loaded. [unaligned | aligned | single | colorization]")
+        parser.add_argument("--direction", type=str, default="AtoB", choices=DIRECTION_CHOICES,
+                            help="AtoB or BtoA")
+        parser.add_argument("--serial_batches", action="store_true",
+                            help="if true, takes images in order to make batches, otherwise takes them randomly")
+        parser.add_argument("--num_threads", default=4, type=int, help="# threads for loading data")
+        parser.add_argument("--batch_size", type=int, default=1, help="input batch size")
+        parser.add_argument("--load_size", type=int, default=286, help="scale images to this size")
+        parser.add_argument("--crop_size", type=int, default=256, help="then crop to this size")
+        parser.add_argument("--max_dataset_size", type=int, default=float("inf"),
+                            help="Maximum number of samples allowed per dataset. If the dataset directory "
+                                 "contains more than max_dataset_size, only a subset is loaded.")
+        parser.add_argument("--preprocess", type=str, default="resize_and_crop", choices=PREPROCESS_CHOICES,
+                            help="scaling and cropping of images at load time")
+        parser.add_argument("--no_flip", action="store_true",
+                            help="if specified, do not flip the images for data augmentation")
+        parser.add_argument("--display_winsize", type=int, default=256,
+                            help="display window size for both visdom and HTML")
+        # additional parameters
+        parser.add_argument("--epoch", type=str, default="latest",
+                            help="which epoch to load? set to latest to use latest cached model")
+        parser.add_argument("--load_iter", type=int, default=0,
+                            help="which iteration to load? if load_iter > 0, the code will load models by "
+                                 "iter_[load_iter]; otherwise, the code will load models by [epoch]")
+        parser.add_argument("--verbose", action="store_true", help="if specified, print more debugging information")
+        parser.add_argument("--suffix", default="", type=str,
+                            help="customized suffix: opt.name = opt.name + suffix: e.g., {model}_{netG}_size{load_size}")
+        # logging
+        parser.add_argument("--use_wandb", action="store_true", help="if specified, then init wandb logging")
+        parser.add_argument("--wandb_project_name", type=str, default="CycleGAN-and-pix2pix",
+                            help="specify wandb project name")
+        return parser
+
+    # ------------------------------------------------------------------ parsing
+    def make_parser(self) -> argparse.ArgumentParser:
+        prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "train.py"
+        parser = OptionParser(prog=prog, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        return self.initialize(parser)
+
+    def gather_options(self, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+        """Parse in stages so that the model and dataset may add flags and change defaults."""
+        parser = self.make_parser()
+        opt, _ = parser.parse_known_args(argv)
+        try:
+            model_option_setter = models.get_option_setter(opt.model)
+        except UserError as err:
+            parser.error(str(err))
+        parser = model_option_setter(parser, self.isTrain)
+        opt, _ = parser.parse_known_args(argv)
+        try:
+            dataset_option_setter = data.get_option_setter(opt.dataset_mode)
+        except UserError as err:
+            parser.error(str(err))
+        parser = dataset_option_setter(parser, self.isTrain)
+        self.parser = parser
+        return parser.parse_args(argv)
+
+    def explicit_flags(self, argv: Optional[Sequence[str]] = None) -> set:
+        """The destinations the user set on the command line (as opposed to defaults)."""
+        assert self.parser is not None
+        argv = list(sys.argv[1:] if argv is None else argv)
+        given = set()
+        for action in self.parser._actions:
+            for flag in action.option_strings:
+                if any(a == flag or a.startswith(flag + "=") for a in argv):
+                    given.add(action.dest)
+        return given
+
+    def print_options(self, opt: argparse.Namespace) -> str:
+        """Log the options (non-default values marked) and save them to ``{phase}_opt.txt``."""
+        lines = ["----------------- Options ---------------"]
+        for k, v in sorted(vars(opt).items()):
+            if k == "device":
+                continue
+            comment = ""
+            default = self.parser.get_default(k) if self.parser is not None else None
+            if v != default:
+                comment = f"\t[default: {default}]"
+            lines.append(f"{k:>25}: {str(v):<30}{comment}")
+        lines.append("----------------- End -------------------")
+        message = "\n".join(lines) + "\n"
+        logger.info(message.rstrip("\n"))
+        if is_main_process():
+            atomic_write_text(Path(self.options_dir(opt)) / f"{opt.phase}_opt.txt", message)
+        return message
+
+    def options_dir(self, opt: argparse.Namespace) -> str:
+        """Where ``{phase}_opt.txt`` goes: the checkpoint folder (train) or the results folder (test)."""
+        return os.path.join(opt.checkpoints_dir, opt.name)
+
+    def parse(self, argv: Optional[Sequence[str]] = None, save: bool = True) -> argparse.Namespace:
+        """Parse, check and complete the options (``isTrain``, ``gpu_ids`` list, ``device``)."""
+        opt = self.gather_options(argv)
+        opt.isTrain = self.isTrain
+        self.complete(opt, argv)
+        if opt.suffix:
+            try:
+                suffix = ("_" + opt.suffix.format(**vars(opt)))
+            except (KeyError, IndexError, ValueError) as err:
+                self.parser.error(f"argument --suffix: cannot format {opt.suffix!r}: {err}")
+            opt.name = opt.name + suffix
+        self.check(opt)
+        opt.gpu_ids, opt.device = self.resolve_device(opt.gpu_ids)
+        if save:
+            self.print_options(opt)
+        self.opt = opt
+        return opt
+
+    def complete(self, opt: argparse.Namespace, argv: Optional[Sequence[str]]) -> None:
+        """Hook for subclasses to fill in derived defaults before checking."""
+
+    def check(self, opt: argparse.Namespace) -> None:
+        """Reject values that cannot work, naming the flag."""
+        error = self.parser.error
+        if not os.path.exists(opt.dataroot):
+            error(f"argument --dataroot: {opt.dataroot} does not exist")
+        for flag in ("batch_size", "load_size", "crop_size", "ngf", "ndf", "input_nc", "output_nc",
+                     "max_dataset_size", "display_winsize"):
+            if getattr(opt, flag) < 1:
+                error(f"argument --{flag}: must be at least 1, got {getattr(opt, flag)}")
+        if opt.num_threads < 0:
+            error(f"argument --num_threads: must be 0 or more, got {opt.num_threads}")
+        if opt.preprocess in ("resize_and_crop", "scale_width_and_crop") and opt.crop_size > opt.load_size:
+            error(f"argument --crop_size: {opt.crop_size} is larger than --load_size {opt.load_size}; "
+                  f"with --preprocess {opt.preprocess} images are scaled to load_size and then cropped")
+
+    def resolve_device(self, gpu_ids: str) -> tuple:
+        """Turn ``--gpu_ids`` into a list and a device; without CUDA fall back to the CPU with a warning."""
+        try:
+            ids = [int(x) for x in str(gpu_ids).split(",") if x.strip() != ""]
+        except ValueError:
+            self.parser.error(f"argument --gpu_ids: expected a comma list of integers like 0 or 0,1 or -1, "
+                              f"got {gpu_ids!r}")
+        ids = [i for i in ids if i >= 0]
+        if not ids:
+            return [], torch.device("cpu")
+        if not torch.cuda.is_available():
+            logger.warning("WARNING: --gpu_ids %s asked for a GPU but CUDA is not available here; running on "
+                           "the CPU (pass --gpu_ids -1 to silence this).", gpu_ids)
+            return [], torch.device("cpu")
+        count = torch.cuda.device_count()
+        missing = [i for i in ids if i >= count]
+        if missing:
+            self.parser.error(f"argument --gpu_ids: GPU {missing[0]} does not exist; this machine has {count} "
+                              f"GPU(s) (ids 0-{count - 1})")
+        local_rank = os.environ.get("LOCAL_RANK")
+        first = ids[int(local_rank) % len(ids)] if local_rank is not None else ids[0]
+        torch.cuda.set_device(first)
+        return ids, torch.device("cuda", first)
+
+
+def parse_saved_options(path: str) -> dict:
+    """Read a ``*_opt.txt`` written by ``print_options`` back into {name: value string}."""
+    values: dict = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if ": " not in line or line.startswith("-----"):
+                continue
+            key, rest = line.split(": ", 1)
+            values[key.strip()] = rest.split("\t[default:", 1)[0].strip()
+    return values
+
+
+def convert_saved_value(action: argparse.Action, text: str) -> Any:
+    """Convert a saved option string with the type of the argparse action that defines it."""
+    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
+        return text == "True"
+    if text == "inf":
+        return float("inf")
+    if text == "None":
+        return None
+    return action.type(text) if action.type is not None else text

@@ -1,0 +1,61 @@
+"""Flags of test.py. Architecture flags the user leaves out are taken from the training run's options."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import Optional, Sequence
+
+from .base_options import BaseOptions, convert_saved_value, parse_saved_options
+
+logger = logging.getLogger(__name__)
+
+# Flags that describe the saved networks: test.py reuses the training run's values for those not given.
+ARCHITECTURE_FLAGS = ("netG", "ngf", "norm", "no_dropout", "input_nc", "output_nc", "netD", "ndf", "n_layers_D")
+
+
+class TestOptions(BaseOptions):
+    """Base flags plus the test ones."""
+
+    isTrain = False
+
+    def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser = super().initialize(parser)
+        parser.add_argument("--results_dir", type=str, default="./results/", help="saves results here.")
+        parser.add_argument("--aspect_ratio", type=float, default=1.0, help="aspect ratio of result images")
+        parser.add_argument("--phase", type=str, default="test", help="train, val, test, etc")
+        parser.add_argument("--eval", action="store_true", help="use eval mode during test time.")
+        parser.add_argument("--num_test", type=int, default=50, help="how many test images to run")
+        # the reference fixed load_size to 256 here; None means "same as --crop_size" (see complete())
+        parser.set_defaults(model="test", load_size=None)
+        return parser
+
+    def complete(self, opt: argparse.Namespace, argv: Optional[Sequence[str]]) -> None:
+        if opt.load_size is None:
+            opt.load_size = opt.crop_size
+        self.inherit_training_options(opt, argv)
+
+    def inherit_training_options(self, opt: argparse.Namespace, argv: Optional[Sequence[str]]) -> None:
+        """Take architecture flags from ``checkpoints/NAME/train_opt.txt`` when the user did not give them."""
+        saved_path = os.path.join(opt.checkpoints_dir, opt.name, "train_opt.txt")
+        if not os.path.isfile(saved_path):
+            return
+        saved = parse_saved_options(saved_path)
+        given = self.explicit_flags(argv)
+        actions = {a.dest: a for a in self.parser._actions}
+        inherited = []
+        for flag in ARCHITECTURE_FLAGS:
+            if flag in given or flag not in saved or flag not in actions:
+                continue
+            try:
+                value = convert_saved_value(actions[flag], saved[flag])
+            except (TypeError, ValueError):
+                continue
+            if value != getattr(opt, flag):
+                setattr(opt, flag, value)
+                inherited.append(f"--{flag} {value}")
+        if inherited:
+            logger.info("using the training run's %s (from %s)", ", ".join(inherited), saved_path)
+
+    def options_dir(self, opt: argparse.Namespace) -> str:
+        return os.path.join(opt.results_dir, opt.name)

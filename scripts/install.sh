@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Create ./.venv (if needed) and install the project's requirements into it. Idempotent and quick when up to date.
+#   scripts/install.sh          core requirements
+#   scripts/install.sh --dev    core + test/optional extras (requirements-dev.txt)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+  .venv/bin/python -m pip install -q -U pip
+fi
+files=(requirements.txt)
+[ "${1:-}" = "--dev" ] && files+=(requirements-dev.txt)
+stamp=".venv/.installed-$(cat "${files[@]}" | sha256sum | cut -c1-16)"
+if [ ! -f "$stamp" ]; then
+  # visdom only ships as source and its build needs pkg_resources, gone from setuptools >= 81
+  constraint=$(mktemp)
+  echo 'setuptools<81' > "$constraint"
+  args=()
+  for f in "${files[@]}"; do args+=(-r "$f"); done
+  .venv/bin/python -m pip install -q --build-constraint "$constraint" "${args[@]}"
+  rm -f "$constraint"
+  touch "$stamp"
+fi

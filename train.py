@@ -1,0 +1,169 @@
+"""Train an image-to-image translation model.
+
+    python train.py --dataroot ./datasets/horse2zebra --name h2z --model cycle_gan
+    python train.py --dataroot ./datasets/facades --name facades_pix2pix --model pix2pix --direction BtoA
+
+Checkpoints, options, the loss log and the training page go to ``--checkpoints_dir/--name``. Every save also
+writes the full training state, and Ctrl-C or SIGTERM saves before stopping, so ``--continue_train`` resumes
+exactly where the run stopped.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import time
+from typing import Any, Dict, Optional
+
+from data import create_dataset
+from models import create_model
+from models.base_model import BaseModel
+from options.train_options import TrainOptions
+from util.cli import run_cli, setup_logging
+from util.seeding import get_rng_state, seed_everything, set_rng_state
+from util.visualizer import Visualizer
+
+logger = logging.getLogger("train")
+
+
+class StopRequest:
+    """Turns SIGINT/SIGTERM into a flag checked between iterations, so a stop never interrupts a step or a save."""
+
+    def __init__(self) -> None:
+        self.signum: Optional[int] = None
+        self.previous = {s: signal.signal(s, self.handle) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def handle(self, signum: int, frame: Any) -> None:
+        self.signum = signum
+        for s, handler in self.previous.items():  # a second signal stops at once
+            signal.signal(s, handler)
+        logger.warning("received signal %d: saving the latest checkpoint after this iteration", signum)
+
+    def restore(self) -> None:
+        for s, handler in self.previous.items():
+            signal.signal(s, handler)
+
+
+def crossed(before: int, after: int, freq: int) -> bool:
+    """True when a multiple of ``freq`` lies in (before, after]: the cadence holds for any batch size."""
+    return after // freq > before // freq
+
+
+def resume(model: BaseModel, opt: argparse.Namespace, explicit_epoch_count: bool) -> Dict[str, Any]:
+    """Counters to start from: the saved training state if there is one, else the reference's weights-only resume."""
+    counters = {"epoch": opt.epoch_count, "epoch_iter": 0, "total_iters": 0, "epoch_rng": None}
+    if not opt.continue_train:
+        return counters
+    saved = model.load_training_state(model.load_prefix(opt))
+    if saved is None:
+        logger.warning("no training state beside the loaded weights: resuming weights only from epoch %d "
+                       "(optimizer moments and counters start fresh; set --epoch_count)", opt.epoch_count)
+        return counters
+    counters.update(total_iters=saved["total_iters"], rng=get_rng_state())
+    if saved["epoch_done"]:
+        counters.update(epoch=saved["epoch"] + 1)
+    else:
+        counters.update(epoch=saved["epoch"], epoch_iter=saved["epoch_iter"], epoch_rng=saved["epoch_rng"])
+    if explicit_epoch_count:
+        counters.update(epoch=opt.epoch_count, epoch_iter=0, epoch_rng=None)
+    logger.info("continuing at epoch %d, %d samples into it (total iterations %d)",
+                counters["epoch"], counters["epoch_iter"], counters["total_iters"])
+    return counters
+
+
+def main() -> None:
+    options = TrainOptions()
+    opt = options.parse()
+    setup_logging(opt.verbose)
+    if opt.seed is not None:
+        seed_everything(opt.seed)
+    dataset = create_dataset(opt)
+    dataset_size = len(dataset)
+    logger.info("The number of training images = %d", dataset_size)
+
+    model = create_model(opt)
+    model.setup(opt)
+    start = resume(model, opt, "epoch_count" in options.explicit_flags())
+    visualizer = Visualizer(opt)
+    total_iters = start["total_iters"]
+    last_epoch = opt.n_epochs + opt.n_epochs_decay
+    stop = StopRequest()
+    try:
+        for epoch in range(start["epoch"], last_epoch + 1):
+            epoch_start_time = time.time()
+            visualizer.reset()
+            dataset.set_epoch(epoch)
+            epoch_iter, skip = 0, 0
+            if start["epoch_rng"] is not None and epoch == start["epoch"]:
+                # mid-epoch resume: replay the epoch's data order, skip what was done, then restore the RNG
+                set_rng_state(start["epoch_rng"])
+                skip = start["epoch_iter"]
+            epoch_rng = get_rng_state()
+            iterator = iter(dataset)
+            for _ in range(-(-skip // opt.batch_size)):
+                epoch_iter += len(next(iterator)["A"])
+            if skip:
+                set_rng_state(start["rng"])
+            visualizer.start_epoch(epoch, dataset_size - epoch_iter)
+            loss_sums, loss_count = 0.0, 0
+            iter_data_time = time.time()
+            for data in iterator:
+                iter_start_time = time.time()
+                t_data = iter_start_time - iter_data_time
+                batch_size = len(data["A"])
+                before = total_iters
+                total_iters += batch_size
+                epoch_iter += batch_size
+                model.set_input(data)
+                model.optimize_parameters()
+
+                if crossed(before, total_iters, opt.display_freq):
+                    save_result = crossed(before, total_iters, opt.update_html_freq)
+                    model.compute_visuals()
+                    visualizer.display_current_results(model.get_current_visuals(), epoch, save_result, total_iters)
+
+                if crossed(before, total_iters, opt.print_freq):
+                    losses = model.get_current_losses()
+                    loss_sums += sum(losses.values())
+                    loss_count += 1
+                    t_comp = (time.time() - iter_start_time) / batch_size
+                    visualizer.print_current_losses(epoch, epoch_iter, losses, t_comp, t_data / batch_size)
+                    visualizer.plot_current_losses(epoch, epoch_iter / dataset_size, losses, total_iters)
+                    visualizer.log_scalars({"lr": model.get_learning_rate(), "time_per_iter": t_comp}, total_iters)
+
+                counters = {"epoch": epoch, "epoch_iter": epoch_iter, "total_iters": total_iters,
+                            "epoch_done": False, "epoch_rng": epoch_rng}
+                if crossed(before, total_iters, opt.save_latest_freq):
+                    logger.info("saving the latest model (epoch %d, total_iters %d)", epoch, total_iters)
+                    model.save_networks(f"iter_{total_iters}" if opt.save_by_iter else "latest", counters)
+                visualizer.advance(batch_size)
+                if stop.signum is not None:
+                    logger.info("saving the latest model (epoch %d, total_iters %d) before stopping", epoch, total_iters)
+                    model.save_networks("latest", counters)
+                    break
+                iter_data_time = time.time()
+            if stop.signum is not None and epoch_iter < dataset_size:
+                break
+
+            if loss_count:
+                model.metric = loss_sums / loss_count
+            model.update_learning_rate()  # after this epoch's optimizer steps
+            counters = {"epoch": epoch, "epoch_iter": epoch_iter, "total_iters": total_iters,
+                        "epoch_done": True, "epoch_rng": None}
+            model.save_networks("latest", counters)
+            if epoch % opt.save_epoch_freq == 0:
+                logger.info("saving the model at the end of epoch %d, iters %d", epoch, total_iters)
+                model.save_networks(epoch, counters)
+            visualizer.end_epoch(epoch, time.time() - epoch_start_time)
+            if stop.signum is not None:
+                break
+    finally:
+        stop.restore()
+        visualizer.close()
+    if stop.signum is not None:
+        logger.info("stopped by signal %d; resume with the same command plus --continue_train", stop.signum)
+        raise SystemExit(128 + stop.signum)
+
+
+if __name__ == "__main__":
+    run_cli(main)
