@@ -16,15 +16,12 @@ import torch
 
 import data
 import models
+from models.networks import INIT_CHOICES, NET_D_CHOICES, NET_G_CHOICES, NORM_CHOICES
 from util.errors import UserError
 from util.fileio import atomic_write_text, is_main_process
 
 logger = logging.getLogger(__name__)
 
-NET_G_CHOICES = ["resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128"]
-NET_D_CHOICES = ["basic", "n_layers", "pixel"]
-NORM_CHOICES = ["instance", "batch", "none", "syncbatch"]
-INIT_CHOICES = ["normal", "xavier", "kaiming", "orthogonal"]
 PREPROCESS_CHOICES = ["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
 DIRECTION_CHOICES = ["AtoB", "BtoA"]
 
@@ -215,6 +212,9 @@ class BaseOptions:
         if not ids:
             return [], torch.device("cpu")
         if not torch.cuda.is_available():
+            if ids != [0]:
+                self.parser.error(f"argument --gpu_ids: GPU {max(ids)} does not exist (CUDA is not available on "
+                                  f"this machine); use --gpu_ids -1 for the CPU")
             logger.warning("WARNING: --gpu_ids %s asked for a GPU but CUDA is not available here; running on "
                            "the CPU (pass --gpu_ids -1 to silence this).", gpu_ids)
             return [], torch.device("cpu")

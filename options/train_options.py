@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import argparse
 
+from models.networks import GAN_MODE_CHOICES, LR_POLICY_CHOICES
+
 from .base_options import BaseOptions
 
 
@@ -51,12 +53,12 @@ class TrainOptions(BaseOptions):
                             help="number of epochs to linearly decay learning rate to zero")
         parser.add_argument("--beta1", type=float, default=0.5, help="momentum term of adam")
         parser.add_argument("--lr", type=float, default=0.0002, help="initial learning rate for adam")
-        parser.add_argument("--gan_mode", type=str, default="lsgan", choices=["vanilla", "lsgan", "wgangp"],
+        parser.add_argument("--gan_mode", type=str, default="lsgan", choices=GAN_MODE_CHOICES,
                             help="the type of GAN objective. vanilla GAN loss is the cross-entropy objective "
                                  "used in the original GAN paper.")
         parser.add_argument("--pool_size", type=int, default=50,
                             help="the size of image buffer that stores previously generated images")
-        parser.add_argument("--lr_policy", type=str, default="linear", choices=["linear", "step", "plateau", "cosine"],
+        parser.add_argument("--lr_policy", type=str, default="linear", choices=LR_POLICY_CHOICES,
                             help="learning rate policy. [linear | step | plateau | cosine]")
         parser.add_argument("--lr_decay_iters", type=int, default=50,
                             help="multiply by a gamma every lr_decay_iters epochs (step policy)")

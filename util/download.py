@@ -27,8 +27,8 @@ import time
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
 from http.client import HTTPException
+from pathlib import Path
 from typing import Dict, Mapping, Optional, Sequence, Tuple
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen

@@ -1,0 +1,81 @@
+"""Shared test helpers: tiny real image datasets and running the real command-line scripts."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+FIXTURES = SHARED / "fixtures" / "official"
+
+
+def write_image(path: Path, size=(40, 40), seed: int = 0, mode: str = "RGB") -> Path:
+    """A small image with structure (a gradient plus a square) so that every crop differs."""
+    rng = np.random.RandomState(seed)
+    w, h = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    img = np.stack([(xx * 255 // max(w - 1, 1)), (yy * 255 // max(h - 1, 1)),
+                    np.full_like(xx, rng.randint(0, 255))], axis=-1).astype(np.uint8)
+    x0, y0 = rng.randint(0, w // 2), rng.randint(0, h // 2)
+    img[y0:y0 + h // 3, x0:x0 + w // 3] = rng.randint(0, 255, size=3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(img).convert(mode).save(path)
+    return path
+
+
+def make_unaligned(root: Path, n: int = 4, size=(40, 40)) -> Path:
+    for phase in ("train", "test"):
+        for side, offset in (("A", 0), ("B", 100)):
+            for i in range(n):
+                write_image(root / f"{phase}{side}" / f"{side.lower()}{i}.png", size, seed=offset + i)
+    return root
+
+
+def make_aligned(root: Path, n: int = 4, size=(40, 40)) -> Path:
+    w, h = size
+    for phase in ("train", "val", "test"):
+        for i in range(n):
+            a = Image.open(write_image(root / "tmp" / "a.png", size, seed=i))
+            b = Image.open(write_image(root / "tmp" / "b.png", size, seed=50 + i)).transpose(Image.FLIP_LEFT_RIGHT)
+            ab = Image.new("RGB", (2 * w, h))
+            ab.paste(a, (0, 0))
+            ab.paste(b, (w, 0))
+            (root / phase).mkdir(parents=True, exist_ok=True)
+            ab.save(root / phase / f"{i}.png")
+    for p in (root / "tmp").iterdir():
+        p.unlink()
+    (root / "tmp").rmdir()
+    return root
+
+
+@pytest.fixture
+def unaligned_root(tmp_path: Path) -> Path:
+    return make_unaligned(tmp_path / "unaligned")
+
+
+@pytest.fixture
+def aligned_root(tmp_path: Path) -> Path:
+    return make_aligned(tmp_path / "aligned")
+
+
+def run_script(script: str, args: List[str], cwd: Optional[Path] = None, check: bool = True,
+               timeout: float = 600, env: Optional[dict] = None) -> subprocess.CompletedProcess:
+    """Run ``python ROOT/script args`` as a user would; fail with its output when ``check`` and it fails."""
+    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    proc = subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd or ROOT, capture_output=True,
+                          text=True, timeout=timeout, env=full_env)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{script} {' '.join(args)} exited {proc.returncode}\n"
+                             f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}")
+    return proc
+
+
+TINY = ["--gpu_ids", "-1", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--crop_size", "32",
+        "--num_threads", "0", "--display_id", "0"]
