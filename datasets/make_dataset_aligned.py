@@ -50,8 +50,8 @@ def make_aligned(dataset: Path, parallel: bool = True) -> int:
     """Write {split}/ for every {split}A + {split}B; return how many images were written."""
     if not dataset.is_dir():
         raise UserError(f"--dataset-path {dataset} is not a folder")
-    splits = sorted(p.name[:-1] for p in dataset.iterdir()
-                    if p.is_dir() and p.name.endswith("A") and len(p.name) > 1 and (dataset / f"{p.name[:-1]}B").is_dir())
+    splits = sorted(p.name[:-1] for p in dataset.iterdir() if p.is_dir() and len(p.name) > 1
+                    and p.name.endswith("A") and (dataset / f"{p.name[:-1]}B").is_dir())
     if not splits:
         raise UserError(f"--dataset-path {dataset} has no trainA/trainB or testA/testB folder pair")
     written = 0

@@ -122,7 +122,11 @@ class BaseModel(ABC):
 
     def get_current_losses(self) -> "OrderedDict[str, float]":
         """Loss values as floats, in ``loss_names`` order."""
-        return OrderedDict((name, float(getattr(self, "loss_" + name))) for name in self.loss_names)
+        losses = OrderedDict()
+        for name in self.loss_names:
+            value = getattr(self, "loss_" + name)
+            losses[name] = float(value.detach()) if torch.is_tensor(value) else float(value)
+        return losses
 
     # ------------------------------------------------------------------ saving and loading
     def network_path(self, prefix: str, name: str) -> str:

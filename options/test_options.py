@@ -18,6 +18,7 @@ class TestOptions(BaseOptions):
     """Base flags plus the test ones."""
 
     isTrain = False
+    __test__ = False  # not a pytest class
 
     def initialize(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         parser = super().initialize(parser)

@@ -77,5 +77,6 @@ def run_script(script: str, args: List[str], cwd: Optional[Path] = None, check: 
     return proc
 
 
-TINY = ["--gpu_ids", "-1", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--crop_size", "32",
-        "--num_threads", "0", "--display_id", "0"]
+TINY_TEST = ["--gpu_ids", "-1", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--crop_size", "32",
+             "--num_threads", "0"]
+TINY = TINY_TEST + ["--display_id", "0"]  # training adds the display flags

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import FIXTURES, ROOT, TINY, run_script
+from tests.conftest import FIXTURES, ROOT, TINY, TINY_TEST, run_script
 
 LEGACY = FIXTURES / "legacy"
 
@@ -48,7 +48,7 @@ def test_cycle_gan_train_then_test(unaligned_root: Path, tmp_path: Path) -> None
     assert not list(run_dir.glob(".*.tmp"))  # no temporary files left behind
 
     run_script("test.py", ["--dataroot", str(unaligned_root), "--checkpoints_dir", str(ckpt), "--name", "cyc",
-                           "--model", "cycle_gan", "--results_dir", str(results), *TINY, "--load_size", "32"])
+                           "--model", "cycle_gan", "--results_dir", str(results), *TINY_TEST, "--load_size", "32"])
     page = results / "cyc" / "test_latest"
     assert (page / "index.html").is_file()
     images = sorted(p.name for p in (page / "images").iterdir())
@@ -56,7 +56,7 @@ def test_cycle_gan_train_then_test(unaligned_root: Path, tmp_path: Path) -> None
 
     run_script("test.py", ["--dataroot", str(unaligned_root / "testA"), "--checkpoints_dir", str(ckpt),
                            "--name", "cyc", "--model", "test", "--model_suffix", "_A", "--results_dir", str(results),
-                           "--epoch", "1", *TINY, "--load_size", "32"])
+                           "--epoch", "1", *TINY_TEST, "--load_size", "32"])
     fake = Image.open(results / "cyc" / "test_1" / "images" / "a2_fake.png")
     assert fake.size == (32, 32)
 
@@ -137,7 +137,7 @@ def test_checkpoint_of_another_architecture_names_the_flag(unaligned_root: Path,
     train(unaligned_root, tmp_path, "cyc", "--n_epochs", "1", "--n_epochs_decay", "0")
     proc = run_script("test.py", ["--dataroot", str(unaligned_root / "testA"), "--checkpoints_dir", str(tmp_path),
                                   "--name", "cyc", "--model", "test", "--model_suffix", "_A", "--results_dir",
-                                  str(tmp_path / "r"), *TINY, "--ngf", "16"], check=False)
+                                  str(tmp_path / "r"), *TINY_TEST, "--ngf", "16"], check=False)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "--ngf" in lines[0] and "latest_net_G_A.pth" in lines[0], proc.stderr

@@ -9,7 +9,7 @@ import torch
 from models import create_model
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
-from tests.conftest import FIXTURES, TINY
+from tests.conftest import FIXTURES, TINY, TINY_TEST
 
 STEPS = FIXTURES / "steps" / "cycle_gan.pt"
 
@@ -44,7 +44,7 @@ def test_cycle_gan_steps_match_reference(unaligned_root: Path, tmp_path: Path) -
 
 
 def test_model_api_names(unaligned_root: Path, aligned_root: Path, tmp_path: Path) -> None:
-    base = ["--checkpoints_dir", str(tmp_path), *TINY]
+    base = ["--checkpoints_dir", str(tmp_path), *TINY_TEST]
     cyc = create_model(TrainOptions().parse(["--dataroot", str(unaligned_root), *base], save=False))
     assert cyc.loss_names == ["D_A", "G_A", "cycle_A", "idt_A", "D_B", "G_B", "cycle_B", "idt_B"]
     assert cyc.visual_names == ["real_A", "fake_B", "rec_A", "idt_B", "real_B", "fake_A", "rec_B", "idt_A"]

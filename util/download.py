@@ -33,6 +33,7 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 from urllib.error import HTTPError, URLError
 from urllib.request import Request, urlopen
 
+from util.cli import run_cli, setup_logging
 from util.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -364,9 +365,13 @@ def download_dataset(catalog: Catalog, name: str, out_dir: Path, retries: int = 
     if target.is_dir() and any(target.iterdir()):
         logger.info("%s already exists; delete it to download the dataset again", target)
         return target
+    if target.exists() and not target.is_dir():
+        raise DownloadError(f"{target} exists and is not a folder; move it away first")
     if target.is_dir():
         target.rmdir()  # an empty leftover of an interrupted reference-style download
     out_dir.mkdir(parents=True, exist_ok=True)
+    for stale in out_dir.glob(f".{name}.extract-*"):  # staging folders of a run that was killed
+        shutil.rmtree(stale, ignore_errors=True)
     part = out_dir / f"{name}{catalog.suffix}.part"
     url = file_url(catalog, name, env)
     size, sha = KNOWN_FILES.get(catalog.remote_path(name), (None, None))
@@ -379,6 +384,9 @@ def download_dataset(catalog: Catalog, name: str, out_dir: Path, retries: int = 
         part.unlink(missing_ok=True)
         raise DownloadError(f"{url} is not a valid {catalog.suffix} archive ({err}); the download was "
                             f"removed, nothing was installed") from None
+    except OSError as err:
+        raise DownloadError(f"cannot extract {part} into {out_dir} ({err}); nothing was installed, the "
+                            f"download is kept for the next try") from None
     part.unlink()
     return target
 
@@ -418,11 +426,16 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def test_command(catalog: Catalog, name: str, checkpoints_dir: Path, datasets_dir: Path) -> str:
+def _checkpoints_flag(checkpoints_dir: Path) -> str:
+    """`` --checkpoints_dir DIR`` unless DIR is the ./checkpoints that test.py reads by default."""
+    if checkpoints_dir.resolve() == (Path.cwd() / "checkpoints").resolve():
+        return ""
+    return f" --checkpoints_dir {_shown(checkpoints_dir)}"
+
+
+def suggested_test_command(catalog: Catalog, name: str, checkpoints_dir: Path, datasets_dir: Path) -> str:
     """The ``test.py`` command line that uses a downloaded generator."""
-    extra = ""
-    if checkpoints_dir.resolve() != (Path.cwd() / "checkpoints").resolve():
-        extra = f" --checkpoints_dir {_shown(checkpoints_dir)}"
+    extra = _checkpoints_flag(checkpoints_dir)
     if catalog.technique == "cyclegan":
         dataset, split = CYCLEGAN_TEST_DATA.get(name, (name, "testA"))
         return (f"python test.py --dataroot {_shown(datasets_dir / dataset / split)} --name {name}_pretrained "
@@ -432,13 +445,14 @@ def test_command(catalog: Catalog, name: str, checkpoints_dir: Path, datasets_di
             f"--model pix2pix --netG unet_256 --norm batch --dataset_mode aligned --direction {direction}{extra}")
 
 
-def pix2pix_notes(name: str) -> str:
+def pix2pix_notes(name: str, checkpoints_dir: Path) -> str:
     """Why the direction flag is what it is, and how to run the generator on plain input images."""
     dataset, direction = PIX2PIX_TEST_DATA.get(name, (name, "AtoB"))
     side = "left (A) half to the right (B) half" if direction == "AtoB" else "right (B) half to the left (A) half"
     return (f"Each image in datasets/{dataset} is an A|B pair; {name} maps the {side}, hence --direction "
             f"{direction}.\nFor a folder of input images alone use: python test.py --dataroot FOLDER "
-            f"--name {name}_pretrained --model test --netG unet_256 --norm batch --dataset_mode single")
+            f"--name {name}_pretrained --model test --netG unet_256 --norm batch --dataset_mode single"
+            f"{_checkpoints_flag(checkpoints_dir)}")
 
 
 def _parser(catalog: Catalog) -> argparse.ArgumentParser:
@@ -490,9 +504,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         datasets_dir = default_dir(CATALOGS["cyclegan-dataset"])
         print(f"Saved {args.name} to {target}")
         print("Test it with:")
-        print(f"  {test_command(catalog, args.name, out_dir, datasets_dir)}")
+        print(f"  {suggested_test_command(catalog, args.name, out_dir, datasets_dir)}")
         if catalog.technique == "pix2pix":
-            print(pix2pix_notes(args.name))
+            print(pix2pix_notes(args.name, out_dir))
     else:
         target = download_dataset(catalog, args.name, out_dir, args.retries, args.timeout)
         print(f"Dataset {args.name} is in {target}")
@@ -500,8 +514,6 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
 
 def cli() -> None:
     """Entry point of the wrappers: log plain lines, turn bad input into one error line."""
-    from util.cli import run_cli, setup_logging
-
     setup_logging()
     run_cli(main)
 

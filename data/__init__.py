@@ -1,0 +1,97 @@
+"""Dataset discovery by file name and the loader that train.py and test.py iterate over.
+
+``--dataset_mode foo`` loads ``data/foo_dataset.py`` and its BaseDataset subclass ``FooDataset`` (matched
+without underscores, in any case). To add a mode, copy ``template_dataset.py``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Type
+
+import torch.utils.data
+
+from data.base_dataset import BaseDataset
+from util.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+
+def available_dataset_modes() -> List[str]:
+    """Names of the dataset modes found in this package (``*_dataset.py`` files)."""
+    here = Path(__file__).resolve().parent
+    return sorted(p.name[: -len("_dataset.py")] for p in here.glob("*_dataset.py") if p.name != "base_dataset.py")
+
+
+def find_dataset_using_name(dataset_name: str) -> Type[BaseDataset]:
+    """Import ``data/{dataset_name}_dataset.py`` and return the BaseDataset subclass named like it."""
+    modes = available_dataset_modes()
+    if dataset_name not in modes:
+        raise UserError(f"argument --dataset_mode: unknown dataset mode {dataset_name!r}; "
+                        f"choose from {', '.join(modes)}")
+    module = importlib.import_module(f"data.{dataset_name}_dataset")
+    target = dataset_name.replace("_", "").lower() + "dataset"
+    for name, cls in vars(module).items():
+        if name.lower() == target and isinstance(cls, type) and issubclass(cls, BaseDataset):
+            return cls
+    raise UserError(f"argument --dataset_mode: data/{dataset_name}_dataset.py has no BaseDataset subclass named "
+                    f"like {target} (case-insensitive)")
+
+
+def get_option_setter(dataset_name: str) -> Callable[[argparse.ArgumentParser, bool], argparse.ArgumentParser]:
+    """The ``modify_commandline_options`` hook of the dataset mode."""
+    return find_dataset_using_name(dataset_name).modify_commandline_options
+
+
+def create_dataset(opt: argparse.Namespace, sampler: Optional[torch.utils.data.Sampler] = None
+                   ) -> "CustomDatasetDataLoader":
+    """The dataset of ``opt.dataset_mode`` wrapped in a DataLoader; iterate over it for batches.
+
+    Pass a ``sampler`` (e.g. a DistributedSampler) to choose the sample order yourself.
+    """
+    return CustomDatasetDataLoader(opt, sampler).load_data()
+
+
+class CustomDatasetDataLoader:
+    """Batches of a dataset mode, at most ``max_dataset_size`` samples per epoch.
+
+    Without a sampler the order is shuffled (unless ``--serial_batches``) from PyTorch's global generator, and
+    the workers' seeds come from it too, so restoring that generator's state replays an epoch exactly.
+    """
+
+    def __init__(self, opt: argparse.Namespace, sampler: Optional[torch.utils.data.Sampler] = None) -> None:
+        self.opt = opt
+        self.dataset = find_dataset_using_name(opt.dataset_mode)(opt)
+        logger.info("dataset [%s] was created", type(self.dataset).__name__)
+        self.sampler = sampler
+        device = getattr(opt, "device", None)
+        self.dataloader = torch.utils.data.DataLoader(
+            self.dataset,
+            batch_size=opt.batch_size,
+            shuffle=sampler is None and not opt.serial_batches,
+            sampler=sampler,
+            num_workers=int(opt.num_threads),
+            pin_memory=device is not None and device.type == "cuda",
+        )
+
+    def load_data(self) -> "CustomDatasetDataLoader":
+        return self
+
+    def set_epoch(self, epoch: int) -> None:
+        """Tell the sampler which epoch starts (a DistributedSampler reshuffles by it); no-op otherwise."""
+        if self.sampler is not None and hasattr(self.sampler, "set_epoch"):
+            self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        """Samples per epoch for this process: the sampler's share if there is one, else the dataset's."""
+        total = len(self.sampler) if self.sampler is not None and hasattr(self.sampler, "__len__") \
+            else len(self.dataset)
+        return int(min(total, self.opt.max_dataset_size))
+
+    def __iter__(self) -> Iterator[Dict[str, Any]]:
+        for i, data in enumerate(self.dataloader):
+            if i * self.opt.batch_size >= self.opt.max_dataset_size:
+                break
+            yield data

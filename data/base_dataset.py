@@ -1,0 +1,261 @@
+"""The dataset base class and the image pre-processing shared by every dataset mode.
+
+``--preprocess`` picks the geometry: ``resize_and_crop`` (square load_size, then a crop_size crop), ``crop``
+(crop only), ``scale_width`` (width to load_size, height kept in proportion but at least crop_size),
+``scale_width_and_crop`` (that, then a crop) and ``none``. With ``none`` and with ``scale_width`` each side is
+then rounded to the nearest multiple of 4, because the generators halve the size twice and a ResNet generator
+fails on other sizes (the reference did this for ``none`` only).
+
+A crop never pads: an image smaller than ``--crop_size`` when the crop is taken raises ImageTooSmallError
+naming the file and the flag (the reference padded black in aligned mode and failed with an unnamed error in
+unaligned mode). Random choices (crop position, flip) use Python's ``random``; train.py seeds it with
+``--seed`` and PyTorch seeds it in each DataLoader worker, so a run is repeatable.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import random
+import threading
+from abc import ABC, abstractmethod
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+import torch.utils.data as data
+import torchvision.transforms as transforms
+from PIL import Image
+from torchvision.transforms import InterpolationMode
+
+from util.errors import UserError
+
+logger = logging.getLogger(__name__)
+
+Size = Tuple[int, int]
+Params = Dict[str, Any]
+Method = Union[InterpolationMode, int]
+
+_PIL_METHODS = {
+    InterpolationMode.NEAREST: Image.Resampling.NEAREST,
+    InterpolationMode.BILINEAR: Image.Resampling.BILINEAR,
+    InterpolationMode.BICUBIC: Image.Resampling.BICUBIC,
+    InterpolationMode.BOX: Image.Resampling.BOX,
+    InterpolationMode.HAMMING: Image.Resampling.HAMMING,
+    InterpolationMode.LANCZOS: Image.Resampling.LANCZOS,
+}
+_SIZE_BASE = 4
+_SIZE_NOTICE_GIVEN = threading.Event()
+
+
+class ImageTooSmallError(UserError):
+    """An image is smaller than ``--crop_size`` at the point where it is cropped."""
+
+
+class BaseDataset(data.Dataset, ABC):
+    """A dataset mode: ``--dataset_mode foo`` loads ``data/foo_dataset.py`` and its class ``FooDataset``.
+
+    Subclasses set their image lists in ``__init__``, return one sample dict from ``__getitem__`` and report
+    their folders through ``image_folders`` (used by scripts/check_dataset.py).
+    """
+
+    def __init__(self, opt: argparse.Namespace) -> None:
+        self.opt = opt
+        self.root = opt.dataroot
+        check_size_options(opt)
+
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        """Add dataset-specific flags or change defaults; called while the options are parsed."""
+        return parser
+
+    @abstractmethod
+    def __len__(self) -> int:
+        """Number of samples in one epoch."""
+
+    @abstractmethod
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        """One sample: tensors in [-1, 1] and the paths they came from."""
+
+    def image_folders(self) -> Dict[str, List[str]]:
+        """{folder: its image paths} for every folder this dataset reads; empty when it reads no files."""
+        return {}
+
+    def channels(self) -> Tuple[int, int]:
+        """(channels of A, channels of B): ``--direction BtoA`` swaps which of input_nc/output_nc goes to A.
+
+        Images are read as RGB, so only 1 (gray) or 3 channels can be delivered.
+        """
+        for flag in ("input_nc", "output_nc"):
+            value = getattr(self.opt, flag)
+            if value not in (1, 3):
+                raise UserError(f"--{flag} {value}: {type(self).__name__} gives images with 1 (gray) or 3 (RGB) "
+                                f"channels")
+        if self.opt.direction == "BtoA":
+            return self.opt.output_nc, self.opt.input_nc
+        return self.opt.input_nc, self.opt.output_nc
+
+    @staticmethod
+    def apply(transform: Callable[[Image.Image], Any], img: Image.Image, path: str) -> Any:
+        """``transform(img)``; a crop that does not fit gets the file name added to its message."""
+        try:
+            return transform(img)
+        except ImageTooSmallError as err:
+            raise ImageTooSmallError(f"'{path}': {err}") from None
+
+
+def check_size_options(opt: argparse.Namespace) -> None:
+    """Reject a crop larger than the size images are scaled to, before any image is read."""
+    if opt.preprocess in ("resize_and_crop", "scale_width_and_crop") and opt.crop_size > opt.load_size:
+        raise UserError(f"--crop_size {opt.crop_size} is larger than --load_size {opt.load_size}: with "
+                        f"--preprocess {opt.preprocess} images are scaled to load_size before the crop")
+
+
+def scale_width_size(size: Size, target_width: int, crop_size: int) -> Size:
+    """Size after ``scale_width``: width = target_width, height in proportion but at least crop_size."""
+    w, h = size
+    if w == target_width and h >= crop_size:
+        return size
+    return target_width, int(max(target_width * h / w, crop_size))
+
+
+def multiple_of_size(size: Size, base: int = _SIZE_BASE) -> Size:
+    """Each side rounded to the nearest multiple of ``base`` (never below ``base``)."""
+    return tuple(max(base, int(round(s / base) * base)) for s in size)  # type: ignore[return-value]
+
+
+def pre_crop_size(opt: argparse.Namespace, size: Size) -> Size:
+    """Size of an image of ``size`` after the resize/scale step of ``--preprocess``, before any crop."""
+    if "resize" in opt.preprocess:
+        return opt.load_size, opt.load_size
+    if "scale_width" in opt.preprocess:
+        return scale_width_size(size, opt.load_size, opt.crop_size)
+    return size
+
+
+def output_size(opt: argparse.Namespace, size: Size) -> Size:
+    """Size of the tensor that an image of ``size`` becomes (ImageTooSmallError if the crop cannot fit)."""
+    size = pre_crop_size(opt, size)
+    if "crop" in opt.preprocess:
+        if min(size) < opt.crop_size:
+            raise ImageTooSmallError(_too_small(size, opt.crop_size, opt.preprocess))
+        return opt.crop_size, opt.crop_size
+    if _rounds_to_multiple(opt.preprocess):
+        return multiple_of_size(size)
+    return size
+
+
+def get_params(opt: argparse.Namespace, size: Size) -> Params:
+    """Random crop position and flip for an image of ``size``; pass to get_transform to reuse them (A and B)."""
+    new_w, new_h = pre_crop_size(opt, size)
+    x = random.randint(0, max(0, new_w - opt.crop_size))
+    y = random.randint(0, max(0, new_h - opt.crop_size))
+    flip = random.random() > 0.5
+    return {"crop_pos": (x, y), "flip": flip}
+
+
+def get_transform(opt: argparse.Namespace, params: Optional[Params] = None, grayscale: bool = False,
+                  method: Method = InterpolationMode.BICUBIC, convert: bool = True) -> transforms.Compose:
+    """The pre-processing chain of ``--preprocess``, flip and (if ``convert``) a tensor in [-1, 1].
+
+    Without ``params`` the crop position and flip are drawn for each image; with them they are fixed.
+    """
+    interpolation = _interpolation_mode(method)
+    steps: List[Callable[[Any], Any]] = []
+    if grayscale:
+        steps.append(transforms.Grayscale(1))
+    if "resize" in opt.preprocess:
+        steps.append(transforms.Resize([opt.load_size, opt.load_size], interpolation=interpolation))
+    elif "scale_width" in opt.preprocess:
+        steps.append(ScaleWidth(opt.load_size, opt.crop_size, interpolation))
+    if "crop" in opt.preprocess:
+        steps.append(Crop(opt.crop_size, opt.preprocess, None if params is None else params["crop_pos"]))
+    if _rounds_to_multiple(opt.preprocess):
+        steps.append(MultipleOf(_SIZE_BASE, interpolation))
+    if not opt.no_flip:
+        steps.append(Flip(None if params is None else params["flip"]))
+    if convert:
+        channels = 1 if grayscale else 3
+        steps += [transforms.ToTensor(), transforms.Normalize((0.5,) * channels, (0.5,) * channels)]
+    return transforms.Compose(steps)
+
+
+class ScaleWidth:
+    """Resize to ``target_width`` wide, keeping the aspect ratio, but never below ``crop_size`` high."""
+
+    def __init__(self, target_width: int, crop_size: int, method: InterpolationMode) -> None:
+        self.target_width, self.crop_size, self.method = target_width, crop_size, _PIL_METHODS[method]
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        size = scale_width_size(img.size, self.target_width, self.crop_size)
+        return img if size == img.size else img.resize(size, self.method)
+
+
+class Crop:
+    """A ``size`` x ``size`` crop at ``pos`` (x, y), or at a random position when ``pos`` is None."""
+
+    def __init__(self, size: int, preprocess: str, pos: Optional[Tuple[int, int]] = None) -> None:
+        self.size, self.preprocess, self.pos = size, preprocess, pos
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        w, h = img.size
+        if w < self.size or h < self.size:
+            raise ImageTooSmallError(_too_small(img.size, self.size, self.preprocess))
+        if self.pos is None:
+            x, y = random.randint(0, w - self.size), random.randint(0, h - self.size)
+        else:  # clamp: the position may come from the other half of an A|B image, which can be 1 px wider
+            x, y = min(self.pos[0], w - self.size), min(self.pos[1], h - self.size)
+        if (x, y, w, h) == (0, 0, self.size, self.size):
+            return img
+        return img.crop((x, y, x + self.size, y + self.size))
+
+
+class MultipleOf:
+    """Round each side to the nearest multiple of ``base``, logging once per process that it happens."""
+
+    def __init__(self, base: int, method: InterpolationMode) -> None:
+        self.base, self.method = base, _PIL_METHODS[method]
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        size = multiple_of_size(img.size, self.base)
+        if size == img.size:
+            return img
+        _warn_size_adjusted(img.size, size)
+        return img.resize(size, self.method)
+
+
+class Flip:
+    """Mirror left-right: always/never when ``flip`` is given, else with probability 1/2."""
+
+    def __init__(self, flip: Optional[bool] = None) -> None:
+        self.flip = flip
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        flip = random.random() < 0.5 if self.flip is None else self.flip
+        return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else img
+
+
+def _rounds_to_multiple(preprocess: str) -> bool:
+    return preprocess in ("none", "scale_width")
+
+
+def _interpolation_mode(method: Method) -> InterpolationMode:
+    """Accept torchvision modes and PIL constants alike (the reference used both over the years)."""
+    if isinstance(method, InterpolationMode):
+        return method
+    for mode, pil in _PIL_METHODS.items():
+        if pil == method:
+            return mode
+    raise ValueError(f"unsupported interpolation method {method!r}")
+
+
+def _too_small(size: Size, crop_size: int, preprocess: str) -> str:
+    return (f"image is {size[0]}x{size[1]} after --preprocess {preprocess}, smaller than --crop_size {crop_size}; "
+            f"lower --crop_size or use --preprocess resize_and_crop or scale_width_and_crop")
+
+
+def _warn_size_adjusted(old: Size, new: Size) -> None:
+    """The reference's notice, given once per process (the event is the only state this module keeps)."""
+    if _SIZE_NOTICE_GIVEN.is_set():
+        return
+    _SIZE_NOTICE_GIVEN.set()
+    logger.warning("The image size needs to be a multiple of %d. The loaded image size was (%d, %d), so it was "
+                   "adjusted to (%d, %d). This adjustment will be done to all images whose sizes are not "
+                   "multiples of %d", _SIZE_BASE, old[0], old[1], new[0], new[1], _SIZE_BASE)

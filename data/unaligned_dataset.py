@@ -1,0 +1,48 @@
+"""Unpaired images: domain A in ``dataroot/{phase}A``, domain B in ``dataroot/{phase}B``.
+
+Sample i takes A image i (wrapping round) and, unless ``--serial_batches``, a B image drawn at random with
+Python's ``random`` (seeded by ``--seed`` and per DataLoader worker), so the pairing changes every epoch and a
+seeded run repeats it. A and B get independent random crops and flips.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import random
+from typing import Any, Dict, List
+
+from data.base_dataset import BaseDataset, get_transform
+from data.image_folder import load_image, make_dataset
+
+
+class UnalignedDataset(BaseDataset):
+    """``{'A', 'B', 'A_paths', 'B_paths'}``; one epoch is max(|A|, |B|) samples."""
+
+    def __init__(self, opt: argparse.Namespace) -> None:
+        super().__init__(opt)
+        self.dir_A = os.path.join(opt.dataroot, opt.phase + "A")
+        self.dir_B = os.path.join(opt.dataroot, opt.phase + "B")
+        self.A_paths = make_dataset(self.dir_A, opt.max_dataset_size)
+        self.B_paths = make_dataset(self.dir_B, opt.max_dataset_size)
+        self.A_size = len(self.A_paths)
+        self.B_size = len(self.B_paths)
+        nc_A, nc_B = self.channels()
+        self.transform_A = get_transform(opt, grayscale=nc_A == 1)
+        self.transform_B = get_transform(opt, grayscale=nc_B == 1)
+
+    def __getitem__(self, index: int) -> Dict[str, Any]:
+        A_path = self.A_paths[index % self.A_size]
+        if self.opt.serial_batches:
+            index_B = index % self.B_size
+        else:
+            index_B = random.randint(0, self.B_size - 1)
+        B_path = self.B_paths[index_B]
+        A = self.apply(self.transform_A, load_image(A_path, "RGB"), A_path)
+        B = self.apply(self.transform_B, load_image(B_path, "RGB"), B_path)
+        return {"A": A, "B": B, "A_paths": A_path, "B_paths": B_path}
+
+    def __len__(self) -> int:
+        return max(self.A_size, self.B_size)
+
+    def image_folders(self) -> Dict[str, List[str]]:
+        return {self.dir_A: self.A_paths, self.dir_B: self.B_paths}
