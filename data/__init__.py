@@ -2,6 +2,9 @@
 
 ``--dataset_mode foo`` loads ``data/foo_dataset.py`` and its BaseDataset subclass ``FooDataset`` (matched
 without underscores, in any case). To add a mode, copy ``template_dataset.py``.
+
+PyTorch and the dataset classes are imported only when needed: light scripts import ``data.image_folder``
+(image listing and reading) and should not pay for loading torch and torchvision.
 """
 from __future__ import annotations
 
@@ -9,12 +12,14 @@ import argparse
 import importlib
 import logging
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Type
 
-import torch.utils.data
-
-from data.base_dataset import BaseDataset
 from util.errors import UserError
+
+if TYPE_CHECKING:
+    import torch.utils.data
+
+    from data.base_dataset import BaseDataset
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +32,8 @@ def available_dataset_modes() -> List[str]:
 
 def find_dataset_using_name(dataset_name: str) -> Type[BaseDataset]:
     """Import ``data/{dataset_name}_dataset.py`` and return the BaseDataset subclass named like it."""
+    from data.base_dataset import BaseDataset
+
     modes = available_dataset_modes()
     if dataset_name not in modes:
         raise UserError(f"argument --dataset_mode: unknown dataset mode {dataset_name!r}; "
@@ -62,6 +69,8 @@ class CustomDatasetDataLoader:
     """
 
     def __init__(self, opt: argparse.Namespace, sampler: Optional[torch.utils.data.Sampler] = None) -> None:
+        import torch.utils.data
+
         self.opt = opt
         self.dataset = find_dataset_using_name(opt.dataset_mode)(opt)
         logger.info("dataset [%s] was created", type(self.dataset).__name__)

@@ -322,8 +322,9 @@ def test_pix2pix_model_command_and_unloadable_file(server, tmp_path):
     assert "--netG unet_256 --norm batch" in proc.stdout and "--direction BtoA" in proc.stdout
 
     server.files["/pix2pix/models-pytorch/edges2shoes.pth"] = b"\x00" * 4096
-    proc = run("scripts/download_pix2pix_model.sh", ["edges2shoes"], server, tmp_path)
-    assert proc.returncode != 0 and "not a usable generator" in proc.stderr
+    with pytest.raises(download.DownloadError, match="not a usable generator"):
+        download.download_model(download.CATALOGS["pix2pix-model"], "edges2shoes", checkpoints, retries=0,
+                                env={"PIX2PIX_BASE_URL": f"{server.url}/pix2pix"})
     assert not (checkpoints / "edges2shoes_pretrained").exists()
 
 

@@ -7,7 +7,7 @@ and ``save_image`` stretches to the requested aspect ratio (the reference swappe
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Union
+from typing import Any, List, Sequence, Union
 
 import numpy as np
 import torch
@@ -15,7 +15,7 @@ from PIL import Image
 
 from util.fileio import PathLike, atomic_write, mkdirs
 
-__all__ = ["tensor2im", "tensor2ims", "save_image", "mkdirs"]
+__all__ = ["tensor2im", "tensor2ims", "same_size", "save_image", "mkdirs"]
 
 ArrayOrTensor = Union[torch.Tensor, np.ndarray]
 
@@ -82,3 +82,10 @@ def save_image(image_numpy: np.ndarray, image_path: PathLike, aspect_ratio: floa
         image = image.resize((width, max(1, round(height / aspect_ratio))), Image.BICUBIC)
     fmt = _image_format(image_path)
     atomic_write(image_path, lambda f: image.save(f, format=fmt))
+
+
+def same_size(images: Sequence[np.ndarray]) -> List[np.ndarray]:
+    """Resize every H x W x C image to the first one's size (bicubic) so they can share a grid."""
+    height, width = images[0].shape[:2]
+    return [im if im.shape[:2] == (height, width)
+            else np.asarray(Image.fromarray(im).resize((width, height), Image.BICUBIC)) for im in images]

@@ -1,0 +1,163 @@
+"""Check a dataset before training on it: counts, sizes, channel modes, unreadable files and settings that fail.
+
+    python scripts/check_dataset.py --dataroot ./datasets/facades --dataset_mode aligned [--phase train]
+        [--direction AtoB] [--input_nc 3] [--output_nc 3] [--preprocess resize_and_crop]
+        [--load_size 286] [--crop_size 256] [--max_dataset_size N]
+
+It finds the files exactly as the dataset mode does, decodes every image fully, and reports each problem on
+its own line: files that cannot be read, A|B images of odd width, and images smaller than --crop_size where
+the crop is taken. Exit status: 0 when training with these settings would work, 1 when a problem was found,
+2 when the folder layout or a flag is wrong (one line naming it).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import data  # noqa: E402
+from data.base_dataset import ImageTooSmallError, output_size  # noqa: E402
+from data.image_folder import load_image  # noqa: E402
+from options.base_options import DIRECTION_CHOICES, OptionParser, PREPROCESS_CHOICES  # noqa: E402
+from util.cli import run_cli, setup_logging  # noqa: E402
+from util.dataset_tools import run_jobs  # noqa: E402
+from util.errors import ImageReadError, UserError  # noqa: E402
+
+MAX_LINES_PER_KIND = 20
+HIGH_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+GRAY_MODES = {"1", "L", "LA", "La"}
+Size = Tuple[int, int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = OptionParser(prog="check_dataset.py", description=__doc__.split("\n\n")[0],
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--dataroot", required=True, help="the --dataroot you train with")
+    parser.add_argument("--dataset_mode", default="unaligned", help="unaligned, aligned, single, colorization...")
+    parser.add_argument("--phase", default="train", help="sub-folder phase (train, val, test...)")
+    parser.add_argument("--direction", default="AtoB", choices=DIRECTION_CHOICES)
+    parser.add_argument("--input_nc", type=int, default=3, help="input channels (1 gray, 3 RGB)")
+    parser.add_argument("--output_nc", type=int, default=3, help="output channels (1 gray, 3 RGB)")
+    parser.add_argument("--preprocess", default="resize_and_crop", choices=PREPROCESS_CHOICES)
+    parser.add_argument("--load_size", type=int, default=286, help="scale images to this size")
+    parser.add_argument("--crop_size", type=int, default=256, help="then crop to this size")
+    parser.add_argument("--max_dataset_size", type=int, default=float("inf"), help="check only the first N files")
+    parser.set_defaults(no_flip=True, serial_batches=True, isTrain=True)
+    return parser
+
+
+def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
+    """Parse like train.py: the dataset mode's hook may add flags and change defaults (colorization's nc)."""
+    parser = build_parser()
+    known, _ = parser.parse_known_args(argv)
+    try:
+        setter = data.get_option_setter(known.dataset_mode)
+    except UserError as err:
+        parser.error(str(err))
+    return setter(parser, True).parse_args(argv)
+
+
+def inspect_image(path: str) -> Tuple[str, Optional[Size], Optional[str], Optional[str]]:
+    """(path, size, mode, error) of one file, decoding it fully as training would."""
+    try:
+        img = load_image(path, None)
+    except ImageReadError as err:
+        return path, None, None, str(err)
+    return path, img.size, img.mode, None
+
+
+def describe_sizes(sizes: Sequence[Size]) -> str:
+    counts = Counter(sizes)
+    common, n = counts.most_common(1)[0]
+    if len(counts) == 1:
+        return f"{_wh(common)} (all)"
+    by_area = sorted(counts, key=lambda s: (s[0] * s[1], s))
+    return (f"most common {_wh(common)} ({n} of {len(sizes)}), smallest {_wh(by_area[0])}, "
+            f"largest {_wh(by_area[-1])}, {len(counts)} different")
+
+
+def check(opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str]]:
+    """(report lines, problems, warnings) for the dataset that ``opt`` describes."""
+    dataset = data.find_dataset_using_name(opt.dataset_mode)(opt)
+    folders = dataset.image_folders()
+    if not folders:
+        raise UserError(f"--dataset_mode {opt.dataset_mode} reads no image folders, so there is nothing to check")
+    side_by_side = opt.dataset_mode == "aligned"
+    report = [f"checking --dataset_mode {opt.dataset_mode}" + ("" if opt.dataset_mode == "single" else
+                                                                f" --phase {opt.phase}") + f" in {opt.dataroot}"]
+    problems: Dict[str, List[str]] = {"unreadable": [], "odd width": [], "too small": []}
+    warnings: List[str] = []
+    final_sizes: Counter = Counter()
+    for folder, paths in folders.items():
+        results = run_jobs(inspect_image, [(p,) for p in paths], parallel=len(paths) > 50)
+        report.append(f"{folder}: {len(paths)} image{'s' if len(paths) != 1 else ''}")
+        sizes: List[Size] = []
+        modes: Counter = Counter()
+        for path, size, mode, error in results:
+            if error is not None:
+                problems["unreadable"].append(error)
+                continue
+            assert size is not None and mode is not None
+            sizes.append(size)
+            modes[mode] += 1
+            w, h = size
+            if side_by_side and w % 2:
+                problems["odd width"].append(f"'{path}': width {w} is odd, so its A and B halves differ in size "
+                                             f"(A|B images need an even width)")
+            try:
+                final_sizes[output_size(opt, (w // 2, h) if side_by_side else size)] += 1
+            except ImageTooSmallError as err:
+                where = "each half of " if side_by_side else ""
+                problems["too small"].append(f"{where}'{path}': {err}")
+        if sizes:
+            report.append(f"  sizes: {describe_sizes(sizes)}")
+            if side_by_side:
+                report.append(f"  A and B halves: {describe_sizes([(w // 2, h) for w, h in sizes])}")
+            report.append("  modes: " + ", ".join(f"{m} {n}" for m, n in sorted(modes.items())))
+        high_bit = sum(n for m, n in modes.items() if m in HIGH_BIT_MODES)
+        if high_bit:
+            warnings.append(f"{folder}: {high_bit} image(s) have more than 8 bits per channel; they are read as "
+                            f"8-bit RGB by clipping, which usually washes them out (convert them to 8-bit first)")
+        gray = sum(n for m, n in modes.items() if m in GRAY_MODES)
+        if opt.dataset_mode == "colorization" and gray:
+            warnings.append(f"{folder}: {gray} image(s) are grayscale and carry no colour to learn")
+    if final_sizes:
+        report.append(f"training size after --preprocess {opt.preprocess} --load_size {opt.load_size} "
+                      f"--crop_size {opt.crop_size}: {describe_sizes(list(final_sizes.elements()))}")
+        if len(final_sizes) > 1:
+            warnings.append("the images end up in different sizes, so only --batch_size 1 works; use a cropping "
+                            "--preprocess for larger batches")
+    lines: List[str] = []
+    for found in problems.values():
+        lines += found[:MAX_LINES_PER_KIND]
+        if len(found) > MAX_LINES_PER_KIND:
+            lines.append(f"... and {len(found) - MAX_LINES_PER_KIND} more like the line above")
+    return report, lines, warnings
+
+
+def _wh(size: Size) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    opt = parse(argv)
+    setup_logging()
+    report, problems, warnings = check(opt)
+    for line in report:
+        print(line)
+    for line in warnings:
+        print(f"warning: {line}")
+    for line in problems:
+        print(f"problem: {line}")
+    if problems:
+        print(f"{len(problems)} problem line(s): training with these settings would fail")
+        sys.exit(1)
+    print("OK: training with these settings would work")
+
+
+if __name__ == "__main__":
+    run_cli(main)
