@@ -56,6 +56,7 @@ def main() -> None:
             logger.info("processing (%04d)-th image... %s", done, img_path)
         save_images(webpage, visuals, img_path, aspect_ratio=opt.aspect_ratio, width=opt.display_winsize)
         done += len(img_path)
+    webpage.set_summary({"model": opt.model, "epoch": opt.epoch, "images": done})
     webpage.save()
     logger.info("wrote %d result(s) to %s", done, os.path.join(web_dir, "index.html"))
 

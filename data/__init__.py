@@ -12,7 +12,7 @@ import argparse
 import importlib
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Type
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Type, Union
 
 from util.errors import UserError
 
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from data.base_dataset import BaseDataset
 
 logger = logging.getLogger(__name__)
+
+SamplerArg = Union["torch.utils.data.Sampler", Callable[["torch.utils.data.Dataset"], "torch.utils.data.Sampler"]]
 
 
 def available_dataset_modes() -> List[str]:
@@ -52,11 +54,12 @@ def get_option_setter(dataset_name: str) -> Callable[[argparse.ArgumentParser, b
     return find_dataset_using_name(dataset_name).modify_commandline_options
 
 
-def create_dataset(opt: argparse.Namespace, sampler: Optional[torch.utils.data.Sampler] = None
-                   ) -> "CustomDatasetDataLoader":
+def create_dataset(opt: argparse.Namespace, sampler: Optional[SamplerArg] = None) -> "CustomDatasetDataLoader":
     """The dataset of ``opt.dataset_mode`` wrapped in a DataLoader; iterate over it for batches.
 
-    Pass a ``sampler`` (e.g. a DistributedSampler) to choose the sample order yourself.
+    ``sampler`` chooses the sample order instead of the loader's shuffle: a Sampler, or a function that gets
+    the dataset and returns one (a DistributedSampler needs the dataset), e.g.
+    ``create_dataset(opt, lambda ds: DistributedSampler(ds, shuffle=not opt.serial_batches))``.
     """
     return CustomDatasetDataLoader(opt, sampler).load_data()
 
@@ -68,12 +71,14 @@ class CustomDatasetDataLoader:
     the workers' seeds come from it too, so restoring that generator's state replays an epoch exactly.
     """
 
-    def __init__(self, opt: argparse.Namespace, sampler: Optional[torch.utils.data.Sampler] = None) -> None:
+    def __init__(self, opt: argparse.Namespace, sampler: Optional[SamplerArg] = None) -> None:
         import torch.utils.data
 
         self.opt = opt
         self.dataset = find_dataset_using_name(opt.dataset_mode)(opt)
         logger.info("dataset [%s] was created", type(self.dataset).__name__)
+        if sampler is not None and not isinstance(sampler, torch.utils.data.Sampler) and callable(sampler):
+            sampler = sampler(self.dataset)
         self.sampler = sampler
         device = getattr(opt, "device", None)
         self.dataloader = torch.utils.data.DataLoader(
@@ -100,7 +105,16 @@ class CustomDatasetDataLoader:
         return int(min(total, self.opt.max_dataset_size))
 
     def __iter__(self) -> Iterator[Dict[str, Any]]:
-        for i, data in enumerate(self.dataloader):
-            if i * self.opt.batch_size >= self.opt.max_dataset_size:
-                break
-            yield data
+        batches = iter(self.dataloader)
+        try:
+            for i, data in enumerate(batches):
+                if i * self.opt.batch_size >= self.opt.max_dataset_size:
+                    break
+                yield data
+        except BaseException:
+            # A worker's error keeps the workers alive in a reference cycle (through the traceback); left to the
+            # garbage collector, their queues close first and the shutdown then waits 5 s. Stop them now.
+            shutdown = getattr(batches, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
+            raise

@@ -21,9 +21,8 @@ import math
 import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -42,8 +41,7 @@ STREAMS = {("shapes", "trainA"): 1, ("shapes", "trainB"): 2, ("shapes", "testA")
 _NUMBERED = re.compile(r"^\d{4,}\.png$")
 
 
-@dataclass
-class Shape:
+class Shape(NamedTuple):
     kind: str
     center: Tuple[float, float]
     radius: float

@@ -12,6 +12,7 @@ the crop is taken. Exit status: 0 when training with these settings would work, 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections import Counter
 from pathlib import Path
@@ -80,8 +81,13 @@ def describe_sizes(sizes: Sequence[Size]) -> str:
             f"largest {_wh(by_area[-1])}, {len(counts)} different")
 
 
-def check(opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str]]:
-    """(report lines, problems, warnings) for the dataset that ``opt`` describes."""
+def check(opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str], int]:
+    """(report lines, problem lines, warnings, number of problems) for the dataset that ``opt`` describes.
+
+    Problem lines are capped at MAX_LINES_PER_KIND per kind of problem.
+    """
+    if not os.path.exists(opt.dataroot):
+        raise UserError(f"--dataroot {opt.dataroot} does not exist")
     dataset = data.find_dataset_using_name(opt.dataset_mode)(opt)
     folders = dataset.image_folders()
     if not folders:
@@ -136,7 +142,7 @@ def check(opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str]]:
         lines += found[:MAX_LINES_PER_KIND]
         if len(found) > MAX_LINES_PER_KIND:
             lines.append(f"... and {len(found) - MAX_LINES_PER_KIND} more like the line above")
-    return report, lines, warnings
+    return report, lines, warnings, sum(len(found) for found in problems.values())
 
 
 def _wh(size: Size) -> str:
@@ -146,7 +152,7 @@ def _wh(size: Size) -> str:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     opt = parse(argv)
     setup_logging()
-    report, problems, warnings = check(opt)
+    report, problems, warnings, count = check(opt)
     for line in report:
         print(line)
     for line in warnings:
@@ -154,7 +160,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     for line in problems:
         print(f"problem: {line}")
     if problems:
-        print(f"{len(problems)} problem line(s): training with these settings would fail")
+        print(f"{count} problem(s): training with these settings would fail")
         sys.exit(1)
     print("OK: training with these settings would work")
 

@@ -133,3 +133,21 @@ class HeadlessChromium:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+PAGE_REPORT_JS = """({
+    images: [...document.images].map(i => ({src: i.getAttribute('src'), w: i.naturalWidth, h: i.naturalHeight,
+                                           ok: i.complete && i.naturalWidth > 0})),
+    headers: [...document.querySelectorAll('h3')].map(h => h.textContent),
+    lines: [...document.querySelectorAll('svg.loss-plot polyline.loss-line')].map(
+        p => ({loss: p.dataset.loss, points: p.points.numberOfItems})),
+    plotWidth: [...document.querySelectorAll('svg.loss-plot')].map(s => s.getBoundingClientRect().width)[0] || 0,
+    refresh: !!document.querySelector('meta[http-equiv=refresh]'),
+    summary: [...document.querySelectorAll('div.summary')].map(d => d.innerText)[0] || '',
+    links: [...document.querySelectorAll('a')].map(a => a.getAttribute('href')),
+})"""
+
+
+def page_report(browser: HeadlessChromium) -> Dict[str, Any]:
+    """What a page shows: its images (loaded or not), h3 headers, loss-plot lines, refresh, summary, links."""
+    return browser.evaluate(PAGE_REPORT_JS)

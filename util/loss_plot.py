@@ -81,7 +81,8 @@ def loss_curves_svg(xs: Sequence[float], ys: Sequence[Sequence[float]], names: S
         color = COLORS[k % len(COLORS)]
         segments = _segments(xs, [row[k] if k < len(row) else None for row in ys])
         n_points = sum(len(seg) for seg in segments)
-        out.append(f'<g class="loss-series" data-loss="{escape(name)}"><title>{escape(name)}: {n_points} points</title>')
+        out.append(f'<g class="loss-series" data-loss="{escape(name)}">'
+                   f"<title>{escape(name)}: {n_points} points</title>")
         # one polyline per loss; after a break (non-finite value) the rest is drawn as extra parts
         first, rest = (segments[0], segments[1:]) if segments else ([], [])
         out.append(_polyline(first, px, py, color, name, "loss-line"))

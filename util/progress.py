@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import sys
 import time
 from typing import Mapping, Optional, TextIO
@@ -18,6 +19,15 @@ PLAIN_INTERVAL_SECONDS = 60.0
 def _duration(seconds: float) -> str:
     seconds = int(round(seconds))
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def _size_options(stream: TextIO) -> dict:
+    """Follow the terminal's size, or assume 100 x 24 where it reports none (a pseudo-terminal without size)."""
+    try:
+        size = os.get_terminal_size(stream.fileno())
+    except (AttributeError, OSError, ValueError):
+        size = os.terminal_size((0, 0))
+    return {"dynamic_ncols": True} if size.columns > 0 and size.lines > 0 else {"ncols": 100, "nrows": 24}
 
 
 class EpochProgress:
@@ -52,8 +62,8 @@ class EpochProgress:
         self._losses = {}
         if self.interactive:
             self._redirect.enter_context(logging_redirect_tqdm())
-            self._bar = tqdm(total=self._total, desc=self._label, unit="img", file=self.stream,
-                             dynamic_ncols=True, leave=True)
+            self._bar = tqdm(total=self._total, desc=self._label, unit="img", file=self.stream, leave=True,
+                             **_size_options(self.stream))
 
     def advance(self, n: int) -> None:
         self._done += n

@@ -82,7 +82,9 @@ class LossHistory:
         history = cls()
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-            legend, xs, ys = list(data["legend"]), [float(x) for x in data["X"]], [list(map(float, y)) for y in data["Y"]]
+            legend = [str(name) for name in data["legend"]]
+            xs = [float(x) for x in data["X"]]
+            ys = [[float(v) for v in y] for y in data["Y"]]
         except FileNotFoundError:
             return history
         except (ValueError, KeyError, TypeError) as err:

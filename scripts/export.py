@@ -1,0 +1,258 @@
+"""Export a trained generator to TorchScript and ONNX, then check that the files compute what PyTorch computes.
+
+    python scripts/export.py --name horse2zebra --net G_A
+    python scripts/export.py --checkpoint latest_net_G.pth --netG unet_256 --norm batch --out exported
+
+The architecture comes from the run's train_opt.txt (``--name``); flags such as ``--netG``/``--ngf``/``--norm``/
+``--no_dropout`` override it, and what is still unknown is read off the checkpoint's keys. Files (written
+atomically into ``--out``, default: the checkpoint's folder):
+
+- ``{stem}.pt``: TorchScript (``torch.jit.script``), load with ``torch.jit.load``;
+- ``{stem}.onnx``: ONNX, opset 18 by default (``--opset``), input ``input`` and output ``output`` with dynamic
+  ``batch``, ``height`` and ``width`` axes.
+
+``{stem}`` is ``{name}_{epoch}_net_{net}`` (e.g. horse2zebra_latest_net_G_A), or the ``.pth`` file's stem. Both
+take and return float32 images in [-1, 1] shaped N x C x H x W, where H and W are multiples of the generator's
+multiple (4 for ResNets, 128 for unet_128, 256 for unet_256): pad and crop as models/inference.py does.
+
+After writing, PyTorch, the loaded TorchScript file and onnxruntime (CPU) run the same random inputs of two
+batch sizes and spatial sizes; the maximum absolute difference of each is printed, and the script exits with
+status 1 when one exceeds ``--tolerance``. ONNX needs optional packages: ``pip install onnx onnxruntime`` (and
+``onnxscript`` for ``--onnx_exporter dynamo``).
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import io
+import json
+import logging
+import sys
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from models.inference import (GeneratorSpec, add_architecture_flags, load_generator,  # noqa: E402
+                              read_run_architecture, resolve_run_checkpoint, run_directory)
+from util.cli import run_cli, setup_logging  # noqa: E402
+from util.errors import UserError  # noqa: E402
+from util.fileio import atomic_write  # noqa: E402
+
+logger = logging.getLogger("export")
+
+FORMATS = ("torchscript", "onnx")
+EXPORTERS = ("torchscript", "dynamo")
+DEFAULT_OPSET = 18
+DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
+# opsets each exporter of torch 2.14 can write for these networks (dynamic Pad needs 11; dynamo starts at 18)
+OPSETS = {"torchscript": range(11, 21), "dynamo": range(18, 24)}
+
+
+@dataclass
+class ParityResult:
+    """Maximum absolute difference between an exported file and PyTorch on one input."""
+
+    format: str
+    shape: tuple
+    max_abs_diff: float
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description="Export a generator to TorchScript / ONNX and check parity.",
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--name", help="training run in --checkpoints_dir (architecture from its train_opt.txt)")
+    source.add_argument("--checkpoint", help="a generator .pth file (architecture from the flags or the file)")
+    parser.add_argument("--checkpoints_dir", default="./checkpoints", help="where the runs are")
+    parser.add_argument("--epoch", default="latest", help="which checkpoint of the run: latest, 5, iter_1000, ...")
+    parser.add_argument("--net", default=None,
+                        help="network of the run: G (pix2pix), G_A or G_B (CycleGAN); default G, else G_A")
+    parser.add_argument("--format", nargs="+", choices=FORMATS, default=list(FORMATS), help="what to write")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
+    parser.add_argument("--onnx_exporter", choices=EXPORTERS, default="torchscript",
+                        help="torch.onnx exporter: the TorchScript-based one (fast) or the torch.export-based one "
+                             "(dynamo; needs onnxscript, slower)")
+    parser.add_argument("--out", default=None, help="output folder (default: the checkpoint's folder)")
+    parser.add_argument("--tolerance", type=float, default=1e-4,
+                        help="largest max |difference| to PyTorch that the parity check accepts")
+    add_architecture_flags(parser)
+    return parser.parse_args(argv)
+
+
+def require_modules(modules: Sequence[str], purpose: str) -> None:
+    """UserError naming the pip command when an optional package is missing (checked before writing anything)."""
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f"{purpose} needs the optional package(s) {', '.join(missing)}: "
+                        f"pip install {' '.join(missing)}")
+
+
+@contextlib.contextmanager
+def quiet_export_warnings() -> Iterator[None]:
+    """Hide the deprecation notices and exporter chatter of torch.jit / torch.onnx / onnxscript (progress lines
+    and optimizer logs); the parity check is what tells whether the export is right."""
+    chatty = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir", "torch.onnx", "torch.export")]
+    levels = [log.level for log in chatty]
+    for log in chatty:
+        log.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.")
+            warnings.filterwarnings("ignore", category=DeprecationWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
+            warnings.filterwarnings("ignore", category=UserWarning, message=r".*(Constant folding|instance_norm)")
+            yield
+    finally:
+        for log, level in zip(chatty, levels):
+            log.setLevel(level)
+
+
+def metadata(spec: GeneratorSpec) -> Dict[str, str]:
+    """What a consumer of the exported file needs to feed it, stored inside the file."""
+    return {"value_range": "[-1, 1]", "layout": "NCHW", "size_multiple": str(spec.multiple),
+            "generator": json.dumps(asdict(spec))}
+
+
+def export_torchscript(net: nn.Module, spec: GeneratorSpec, path: Path) -> None:
+    """Script (not trace) the network, so no input size is baked in, and save it atomically."""
+    extra = {"metadata.json": json.dumps(metadata(spec))}
+    with quiet_export_warnings():
+        scripted = torch.jit.script(net.eval())
+        atomic_write(path, lambda f: torch.jit.save(scripted, f, _extra_files=extra))
+
+
+def export_onnx(net: nn.Module, spec: GeneratorSpec, example: torch.Tensor, path: Path,
+                opset: int = DEFAULT_OPSET, exporter: str = "torchscript") -> None:
+    """Export with dynamic batch/height/width axes named ``batch``, ``height``, ``width``; save atomically."""
+    import onnx
+
+    net = net.eval()
+    with quiet_export_warnings(), torch.no_grad():
+        if exporter == "dynamo":
+            dims = {axis: torch.export.Dim.DYNAMIC for axis in DYNAMIC_AXES}
+            program = torch.onnx.export(net, (example,), dynamo=True, opset_version=opset, input_names=["input"],
+                                        output_names=["output"], dynamic_shapes=(dims,), verbose=False)
+            model = program.model_proto
+        else:
+            buffer = io.BytesIO()
+            torch.onnx.export(net, (example,), buffer, dynamo=False, opset_version=opset, input_names=["input"],
+                              output_names=["output"], dynamic_axes={"input": DYNAMIC_AXES, "output": DYNAMIC_AXES})
+            model = onnx.load_from_string(buffer.getvalue())
+    for value in (model.graph.input[0], model.graph.output[0]):  # the dynamo exporter names axes s0, s1, ...
+        dims = value.type.tensor_type.shape.dim
+        for axis, name in DYNAMIC_AXES.items():
+            dims[axis].dim_param = name
+    for key, value in metadata(spec).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.checker.check_model(model)
+    data = model.SerializeToString()
+    atomic_write(path, lambda f: f.write(data))
+
+
+def parity_inputs(spec: GeneratorSpec, seed: int = 0) -> List[torch.Tensor]:
+    """Two random batches in [-1, 1] of different batch sizes and spatial sizes, each valid for the generator."""
+    multiple = spec.multiple
+    base = -(-64 // multiple) * multiple  # 64 px for ResNets, one multiple for U-Nets
+    step = max(multiple, 32)
+    generator = torch.Generator().manual_seed(seed)
+    shapes = [(1, spec.input_nc, base, base), (2, spec.input_nc, base + step, base + 2 * step)]
+    return [torch.rand(shape, generator=generator) * 2 - 1 for shape in shapes]
+
+
+def check_parity(net: nn.Module, files: Dict[str, Path], inputs: Sequence[torch.Tensor]) -> List[ParityResult]:
+    """Run PyTorch and each written file (loaded back from disk) on ``inputs``; report max |difference|."""
+    runners = {}
+    if "torchscript" in files:
+        with quiet_export_warnings():
+            loaded = torch.jit.load(str(files["torchscript"]), map_location="cpu").eval()
+
+        def run_torchscript(x: torch.Tensor) -> np.ndarray:
+            with torch.no_grad():
+                return loaded(x).numpy()
+
+        runners["torchscript"] = run_torchscript
+    if "onnx" in files:
+        import onnxruntime
+
+        session = onnxruntime.InferenceSession(str(files["onnx"]), providers=["CPUExecutionProvider"])
+
+        def run_onnx(x: torch.Tensor) -> np.ndarray:
+            return session.run(None, {"input": x.numpy()})[0]
+
+        runners["onnx"] = run_onnx
+    results = []
+    net = net.eval()
+    for x in inputs:
+        with torch.no_grad():
+            expected = net(x).numpy()
+        for fmt, run in runners.items():
+            got = run(x)
+            diff = float(np.abs(got - expected).max()) if got.shape == expected.shape else float("inf")
+            results.append(ParityResult(fmt, tuple(x.shape), diff))
+    return results
+
+
+def export(opt: argparse.Namespace) -> List[ParityResult]:
+    """Load the generator named by ``opt``, write the requested files, check parity; return the figures."""
+    if "onnx" in opt.format:
+        supported = OPSETS[opt.onnx_exporter]
+        if opt.opset not in supported:
+            raise UserError(f"--opset {opt.opset} is not supported by the {opt.onnx_exporter} exporter; "
+                            f"choose {supported.start} to {supported.stop - 1}")
+        require_modules(["onnx", "onnxruntime"] + (["onnxscript"] if opt.onnx_exporter == "dynamo" else []),
+                        "ONNX export")
+    flags = {name: getattr(opt, name) for name in GeneratorSpec.__dataclass_fields__}
+    if opt.name:
+        run_dir = run_directory(opt.name, opt.checkpoints_dir)
+        path = resolve_run_checkpoint(run_dir, opt.epoch, opt.net)
+        flags = {**read_run_architecture(run_dir), **{k: v for k, v in flags.items() if v is not None}}
+        stem = f"{Path(opt.name).name}_{path.stem}"
+    else:
+        path = Path(opt.checkpoint)
+        stem = path.stem
+    net, spec = load_generator(path, "cpu", **flags)
+    out_dir = Path(opt.out) if opt.out else path.parent
+    inputs = parity_inputs(spec)
+    files: Dict[str, Path] = {}
+    if "torchscript" in opt.format:
+        files["torchscript"] = out_dir / f"{stem}.pt"
+        export_torchscript(net, spec, files["torchscript"])
+        print(f"wrote {files['torchscript']} (TorchScript; load with torch.jit.load)")
+    if "onnx" in opt.format:
+        files["onnx"] = out_dir / f"{stem}.onnx"
+        export_onnx(net, spec, inputs[0], files["onnx"], opt.opset, opt.onnx_exporter)
+        print(f"wrote {files['onnx']} (ONNX opset {opt.opset}, {opt.onnx_exporter} exporter; input 'input', "
+              f"output 'output', dynamic axes batch, height, width)")
+    results = check_parity(net, files, inputs)
+    print("parity against PyTorch (max |difference|):")
+    for r in results:
+        print(f"  {r.format:<12} {'x'.join(map(str, r.shape)):<14} {r.max_abs_diff:.3e}")
+    print(f"The exported model takes and returns float32 images in [-1, 1], shaped N x {spec.input_nc} x H x W "
+          f"(output: N x {spec.output_nc} x H x W); H and W must be multiples of {spec.multiple} "
+          f"(--netG {spec.netG}): pad other sizes and crop the result.")
+    return results
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    opt = parse_args(argv)
+    setup_logging()
+    results = export(opt)
+    worst = max(results, key=lambda r: r.max_abs_diff, default=None)
+    if worst is not None and not worst.max_abs_diff <= opt.tolerance:
+        print(f"error: parity check failed: {worst.format} differs from PyTorch by {worst.max_abs_diff:.3e} on a "
+              f"{'x'.join(map(str, worst.shape))} input (tolerance {opt.tolerance:g})", file=sys.stderr)
+        sys.exit(1)
+    print(f"parity check passed (tolerance {opt.tolerance:g})")
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,99 @@
+"""The HTML page class, the test results page (``save_images``) and the SVG loss plot, checked in Chromium."""
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.browser import CHROMIUM, HeadlessChromium, page_report
+from util.html import HTML
+from util.loss_plot import loss_curves_svg, nice_ticks
+from util.visualizer import save_images
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "test-artifacts"
+LABELS = ["real_A", "fake_B", "rec_A"]
+needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)")
+
+
+def batch(n: int, size: int = 32) -> "OrderedDict[str, torch.Tensor]":
+    """Visuals of ``n`` images each: colour gradients, and a one-channel rec_A."""
+    ramp = torch.linspace(-1, 1, size)
+    out = OrderedDict()
+    for k, label in enumerate(LABELS):
+        channels = 1 if label == "rec_A" else 3
+        images = torch.empty(n, channels, size, size)
+        for i in range(n):
+            for c in range(channels):
+                images[i, c] = torch.outer(ramp, ramp.flip(0) if (c + i + k) % 2 else ramp) * (1 - 0.3 * c)
+        out[label] = images
+    return out
+
+
+def test_add_images_row_has_the_reference_structure(tmp_path):
+    page = HTML(tmp_path / "web", "Title")
+    page.add_header("row")
+    page.add_images(["a.png", "b.png"], ["A", "B"], ["a_big.png", "b.png"], width=123)
+    html = page.render()
+    assert (tmp_path / "web" / "images").is_dir() and page.get_image_dir() == str(tmp_path / "web" / "images")
+    assert '<table border="1" class="images" style="table-layout: fixed;">' in html
+    assert html.count('<td halign="center" style="word-wrap: break-word;" valign="top">') == 2
+    assert '<a href="images/a_big.png">' in html and '<img src="images/a.png" style="width:123px">' in html
+    assert "<h3>row</h3>" in html and "<title>Title</title>" in html
+
+
+def test_summary_heads_the_page_and_refresh_only_when_asked(tmp_path):
+    page = HTML(tmp_path, "T", refresh=5)
+    page.add_header("first row")
+    page.set_summary({"model": "pix2pix", "images": 1})
+    page.set_summary({"model": "pix2pix", "images": 2})       # replaces, does not add
+    page.save()
+    html = (tmp_path / "index.html").read_text()
+    assert html.index("images</td>") < html.index("first row") and "<td>2</td>" in html and "<td>1</td>" not in html
+    assert '<meta content="5" http-equiv="refresh">' in html
+    assert "refresh" not in HTML(tmp_path, "T").render()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "index.html"]  # no temporary file left
+
+
+def test_save_images_writes_every_item_of_a_batch(tmp_path):
+    page = HTML(tmp_path, "T")
+    save_images(page, batch(3), ["/in/a.png", "/in/b.jpg", "/in/c.png"], aspect_ratio=0.5, width=50)
+    names = sorted(p.name for p in (tmp_path / "images").iterdir())
+    assert names == sorted(f"{s}_{label}.png" for s in "abc" for label in LABELS)
+    assert page.render().count('<table border="1" class="images"') == 3
+
+
+def test_loss_plot_svg():
+    svg = loss_curves_svg([1.25, 1.5, 2.0], [[1.0, 0.5], [0.8, 0.4], [0.6, 0.3]], ["G<A>", "D"], title="t")
+    assert svg.startswith('<svg class="loss-plot"') and svg.endswith("</svg>")
+    lines = re.findall(r'<polyline class="loss-line" data-loss="([^"]+)" points="([^"]+)"', svg)
+    assert [name for name, _ in lines] == ["G&lt;A&gt;", "D"] and all(len(p.split()) == 3 for _, p in lines)
+    single = loss_curves_svg([1.0], [[0.7]], ["G"])           # one point is still visible
+    assert "<circle" in single
+    assert nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert nice_ticks(3.0, 3.0)[0] <= 3.0 <= nice_ticks(3.0, 3.0)[-1]
+
+
+@needs_chromium
+def test_results_page_in_chromium(tmp_path):
+    web_dir = tmp_path / "results" / "exp" / "test_latest"
+    page = HTML(web_dir, "Experiment = exp, Phase = test, Epoch = latest")
+    save_images(page, batch(2), ["/data/testA/horse 1.jpg", "/data/testA/zebra.png"], aspect_ratio=1.5, width=96)
+    save_images(page, batch(1), "/data/x/third.png", aspect_ratio=1.5, width=96)
+    page.set_summary(OrderedDict(model="cycle_gan", epoch="latest", images=3))
+    page.save()
+    with HeadlessChromium() as browser:
+        browser.open((web_dir / "index.html").as_uri())
+        report = page_report(browser)
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.screenshot(ARTIFACTS / "results_page.png")
+    stems = ["horse 1", "zebra", "third"]
+    assert report["headers"] == stems                          # one titled row per input image
+    assert [im["src"] for im in report["images"]] == [f"images/{s}_{label}.png" for s in stems for label in LABELS]
+    assert all(im["ok"] and im["w"] == 48 and im["h"] == 32 for im in report["images"]), report["images"]
+    assert report["links"] == [im["src"] for im in report["images"]]  # each linked to its full-size file
+    assert report["summary"].split("\n")[:3] == ["model\tcycle_gan", "epoch\tlatest", "images\t3"]
+    assert not report["refresh"]
