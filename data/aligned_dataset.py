@@ -21,7 +21,7 @@ class AlignedDataset(BaseDataset):
         super().__init__(opt)
         self.dir_AB = os.path.join(opt.dataroot, opt.phase)
         self.AB_paths = make_dataset(self.dir_AB, opt.max_dataset_size)
-        self.nc_A, self.nc_B = self.channels()
+        self.gray_A, self.gray_B = self.grayscale("A"), self.grayscale("B")
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         path = self.AB_paths[index]
@@ -31,8 +31,8 @@ class AlignedDataset(BaseDataset):
         A = AB.crop((0, 0, half, h))
         B = AB.crop((half, 0, 2 * half, h))
         params = get_params(self.opt, A.size)
-        A = self.apply(get_transform(self.opt, params, grayscale=self.nc_A == 1), A, path)
-        B = self.apply(get_transform(self.opt, params, grayscale=self.nc_B == 1), B, path)
+        A = self.apply(get_transform(self.opt, params, grayscale=self.gray_A), A, path)
+        B = self.apply(get_transform(self.opt, params, grayscale=self.gray_B), B, path)
         return {"A": A, "B": B, "A_paths": path, "B_paths": path}
 
     def __len__(self) -> int:

@@ -78,19 +78,18 @@ class BaseDataset(data.Dataset, ABC):
         """{folder: its image paths} for every folder this dataset reads; empty when it reads no files."""
         return {}
 
-    def channels(self) -> Tuple[int, int]:
-        """(channels of A, channels of B): ``--direction BtoA`` swaps which of input_nc/output_nc goes to A.
+    def grayscale(self, side: str) -> bool:
+        """Whether side ``'A'`` or ``'B'`` is read as 1 gray channel (else 3 RGB channels).
 
-        Images are read as RGB, so only 1 (gray) or 3 channels can be delivered.
+        A gets input_nc channels and B output_nc, swapped by ``--direction BtoA``. Images are read as RGB, so
+        no other channel count can be delivered.
         """
-        for flag in ("input_nc", "output_nc"):
-            value = getattr(self.opt, flag)
-            if value not in (1, 3):
-                raise UserError(f"--{flag} {value}: {type(self).__name__} gives images with 1 (gray) or 3 (RGB) "
-                                f"channels")
-        if self.opt.direction == "BtoA":
-            return self.opt.output_nc, self.opt.input_nc
-        return self.opt.input_nc, self.opt.output_nc
+        flag = "input_nc" if (side == "A") != (self.opt.direction == "BtoA") else "output_nc"
+        value = getattr(self.opt, flag)
+        if value not in (1, 3):
+            raise UserError(f"--{flag} {value}: {type(self).__name__} gives images with 1 (gray) or 3 (RGB) "
+                            f"channels")
+        return value == 1
 
     @staticmethod
     def apply(transform: Callable[[Image.Image], Any], img: Image.Image, path: str) -> Any:

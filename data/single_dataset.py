@@ -26,8 +26,7 @@ class SingleDataset(BaseDataset):
         else:
             self.dir_A = opt.dataroot
             self.A_paths = make_dataset(opt.dataroot, opt.max_dataset_size)
-        nc_A, _ = self.channels()
-        self.transform = get_transform(opt, grayscale=nc_A == 1)
+        self.transform = get_transform(opt, grayscale=self.grayscale("A"))
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         path = self.A_paths[index]

@@ -35,14 +35,14 @@ class TemplateDataset(BaseDataset):
         super().__init__(opt)
         self.dir = os.path.join(opt.dataroot, opt.phase)
         self.paths = make_dataset(self.dir, opt.max_dataset_size)
-        self.nc_A, self.nc_B = self.channels()
+        self.gray_A, self.gray_B = self.grayscale("A"), self.grayscale("B")
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         path = self.paths[index]
         img = load_image(path, "RGB")
         params = get_params(self.opt, img.size)
-        A = self.apply(get_transform(self.opt, params, grayscale=self.nc_A == 1), img, path)
-        B = self.apply(get_transform(self.opt, params, grayscale=self.nc_B == 1), img, path)
+        A = self.apply(get_transform(self.opt, params, grayscale=self.gray_A), img, path)
+        B = self.apply(get_transform(self.opt, params, grayscale=self.gray_B), img, path)
         return {"A": A, "B": B, "A_paths": path, "B_paths": path}
 
     def __len__(self) -> int:

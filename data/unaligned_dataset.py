@@ -26,9 +26,8 @@ class UnalignedDataset(BaseDataset):
         self.B_paths = make_dataset(self.dir_B, opt.max_dataset_size)
         self.A_size = len(self.A_paths)
         self.B_size = len(self.B_paths)
-        nc_A, nc_B = self.channels()
-        self.transform_A = get_transform(opt, grayscale=nc_A == 1)
-        self.transform_B = get_transform(opt, grayscale=nc_B == 1)
+        self.transform_A = get_transform(opt, grayscale=self.grayscale("A"))
+        self.transform_B = get_transform(opt, grayscale=self.grayscale("B"))
 
     def __getitem__(self, index: int) -> Dict[str, Any]:
         A_path = self.A_paths[index % self.A_size]

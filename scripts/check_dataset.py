@@ -93,15 +93,16 @@ def check(opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str], int
     if not folders:
         raise UserError(f"--dataset_mode {opt.dataset_mode} reads no image folders, so there is nothing to check")
     side_by_side = opt.dataset_mode == "aligned"
-    report = [f"checking --dataset_mode {opt.dataset_mode}" + ("" if opt.dataset_mode == "single" else
-                                                                f" --phase {opt.phase}") + f" in {opt.dataroot}"]
+    phase = "" if opt.dataset_mode == "single" else f" --phase {opt.phase}"
+    report = [f"checking --dataset_mode {opt.dataset_mode}{phase} in {opt.dataroot} with --preprocess "
+              f"{opt.preprocess} --load_size {opt.load_size} --crop_size {opt.crop_size}"]
     problems: Dict[str, List[str]] = {"unreadable": [], "odd width": [], "too small": []}
     warnings: List[str] = []
-    final_sizes: Counter = Counter()
     for folder, paths in folders.items():
         results = run_jobs(inspect_image, [(p,) for p in paths], parallel=len(paths) > 50)
         report.append(f"{folder}: {len(paths)} image{'s' if len(paths) != 1 else ''}")
         sizes: List[Size] = []
+        final_sizes: List[Size] = []
         modes: Counter = Counter()
         for path, size, mode, error in results:
             if error is not None:
@@ -115,15 +116,20 @@ def check(opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str], int
                 problems["odd width"].append(f"'{path}': width {w} is odd, so its A and B halves differ in size "
                                              f"(A|B images need an even width)")
             try:
-                final_sizes[output_size(opt, (w // 2, h) if side_by_side else size)] += 1
+                final_sizes.append(output_size(opt, (w // 2, h) if side_by_side else size))
             except ImageTooSmallError as err:
-                where = "each half of " if side_by_side else ""
-                problems["too small"].append(f"{where}'{path}': {err}")
+                where = " (each half)" if side_by_side else ""
+                problems["too small"].append(f"'{path}'{where}: {err}")
         if sizes:
             report.append(f"  sizes: {describe_sizes(sizes)}")
             if side_by_side:
                 report.append(f"  A and B halves: {describe_sizes([(w // 2, h) for w, h in sizes])}")
             report.append("  modes: " + ", ".join(f"{m} {n}" for m, n in sorted(modes.items())))
+        if final_sizes:
+            report.append(f"  training size: {describe_sizes(final_sizes)}")
+            if len(set(final_sizes)) > 1:
+                warnings.append(f"{folder}: the images end up in different sizes, so only --batch_size 1 works; "
+                                f"use a cropping --preprocess for larger batches")
         high_bit = sum(n for m, n in modes.items() if m in HIGH_BIT_MODES)
         if high_bit:
             warnings.append(f"{folder}: {high_bit} image(s) have more than 8 bits per channel; they are read as "
@@ -131,12 +137,6 @@ def check(opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str], int
         gray = sum(n for m, n in modes.items() if m in GRAY_MODES)
         if opt.dataset_mode == "colorization" and gray:
             warnings.append(f"{folder}: {gray} image(s) are grayscale and carry no colour to learn")
-    if final_sizes:
-        report.append(f"training size after --preprocess {opt.preprocess} --load_size {opt.load_size} "
-                      f"--crop_size {opt.crop_size}: {describe_sizes(list(final_sizes.elements()))}")
-        if len(final_sizes) > 1:
-            warnings.append("the images end up in different sizes, so only --batch_size 1 works; use a cropping "
-                            "--preprocess for larger batches")
     lines: List[str] = []
     for found in problems.values():
         lines += found[:MAX_LINES_PER_KIND]

@@ -38,7 +38,7 @@ def test_good_unaligned_dataset_passes_as_a_script(tmp_path: Path) -> None:
                                                    "--crop_size", "32"])
     out = proc.stdout
     assert f"{root / 'trainA'}: 60 images" in out and f"{root / 'trainB'}: 3 images" in out
-    assert "sizes: 40x40 (all)" in out and "modes: RGB 60" in out and "32x32 (all)" in out
+    assert "sizes: 40x40 (all)" in out and "modes: RGB 60" in out and "training size: 32x32 (all)" in out
     assert out.strip().splitlines()[-1] == "OK: training with these settings would work"
 
 

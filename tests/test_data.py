@@ -171,6 +171,10 @@ def test_single_reads_dataroot_itself_or_one_image_file(tmp_path: Path) -> None:
 
     one = dataset_of(root / "testA" / "a0.png", dataset_mode="single", input_nc=1)
     assert len(one) == 1 and one[0]["A_paths"] == str(root / "testA" / "a0.png") and one[0]["A"].shape == (1, 32, 32)
+    # only A is read: a colorization generator (1 -> 2 channels) can be tested on a plain folder
+    assert dataset_of(root / "testA", dataset_mode="single", input_nc=1, output_nc=2)[0]["A"].shape == (1, 32, 32)
+    with pytest.raises(UserError, match="--output_nc 2"):
+        dataset_of(root / "testA", dataset_mode="single", input_nc=1, output_nc=2, direction="BtoA")
     (tmp_path / "notes.txt").write_text("x")
     with pytest.raises(UserError, match="not an image"):
         dataset_of(tmp_path / "notes.txt", dataset_mode="single")

@@ -5,7 +5,6 @@ Only the Visualizer and util modules are used (fake options Namespace, synthetic
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import os
@@ -16,15 +15,15 @@ import sys
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 import pytest
-import requests
 import torch
 from PIL import Image
 
 from tests.browser import CHROMIUM, HeadlessChromium, page_report
+from tests.conftest import VisdomServer, free_port
 from util.errors import UserError
 from util.progress import EpochProgress
 from util.util import save_image, tensor2im, tensor2ims
@@ -33,7 +32,6 @@ from util.visualizer import Visualizer
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-artifacts"
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)")
-SERVER_CODE = "import sys; sys.argv = ['visdom'] + sys.argv[1:]; from visdom.server.run_server import main; main()"
 LOSS_NAMES = ["G_A", "D_A", "cycle_A"]
 LABELS = ["real_A", "fake_B", "rec_A"]
 
@@ -91,59 +89,6 @@ def fake_training(vis: Visualizer, epochs: List[int], iters_per_epoch: int = 4, 
             vis.advance(batch)
         vis.end_epoch(epoch, 1.2)
     return xs
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class VisdomServer:
-    """A real Visdom server on 127.0.0.1, started offline-safe, that a test can stop and start again."""
-
-    def __init__(self, env_path: Path) -> None:
-        self.port = free_port()
-        self.env_path = env_path
-        self.proc: Optional[subprocess.Popen] = None
-
-    def start(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            return
-        self.proc = subprocess.Popen([sys.executable, "-c", SERVER_CODE, "-port", str(self.port), "-bind_local",
-                                      "-env_path", str(self.env_path), "-logging_level", "WARNING"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "the Visdom server exited during start-up"
-            try:
-                requests.post(f"{self.url}/env/probe", data=json.dumps({"eid": "probe"}), timeout=1).raise_for_status()
-                return
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise AssertionError("the Visdom server did not answer within 60 s")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def windows(self, env: str) -> Dict[str, dict]:
-        response = requests.post(f"{self.url}/win_data", data=json.dumps({"eid": env, "win": None}), timeout=5)
-        response.raise_for_status()
-        return json.loads(response.text) if response.text else {}
-
-
-@pytest.fixture(scope="module")
-def visdom_server(tmp_path_factory):
-    server = VisdomServer(tmp_path_factory.mktemp("visdom_env"))
-    server.start()
-    yield server
-    server.stop()
 
 
 def visdom_opt(tmp_path: Path, server: VisdomServer, env: str, **overrides) -> argparse.Namespace:
