@@ -27,8 +27,9 @@ class TestOptions(BaseOptions):
         parser.add_argument("--phase", type=str, default="test", help="train, val, test, etc")
         parser.add_argument("--eval", action="store_true", help="use eval mode during test time.")
         parser.add_argument("--num_test", type=int, default=50, help="how many test images to run")
-        # the reference fixed load_size to 256 here; None means "same as --crop_size" (see complete())
-        parser.set_defaults(model="test", load_size=None)
+        # the reference fixed load_size to 256 here; None means "same as --crop_size" (see complete()).
+        # Loading in the main process by default, as the reference forces; --num_threads still works.
+        parser.set_defaults(model="test", load_size=None, num_threads=0)
         return parser
 
     def complete(self, opt: argparse.Namespace, argv: Optional[Sequence[str]]) -> None:

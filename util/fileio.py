@@ -11,13 +11,14 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, List, Tuple, Union
 
-import torch
 
 PathLike = Union[str, os.PathLike]
 
 
 def is_main_process() -> bool:
     """True in a single-process run, or in rank 0 of a distributed one."""
+    import torch  # imported here so that tools which only write images start fast
+
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         return torch.distributed.get_rank() == 0
     return int(os.environ.get("RANK", "0")) == 0
@@ -41,6 +42,8 @@ def atomic_write_text(path: PathLike, text: str) -> None:
 
 def atomic_torch_save(obj: Any, path: PathLike) -> None:
     """``torch.save`` to ``path`` atomically."""
+    import torch
+
     atomic_write(path, lambda f: torch.save(obj, f))
 
 
