@@ -4,7 +4,7 @@ small Python API. Run from the repository root (or put it on ``sys.path``)::
     from PIL import Image
     from models.inference import Translator
 
-    translator = Translator.from_run("horse2zebra", checkpoints_dir="./checkpoints")
+    translator = Translator.from_run("horse2zebra_pretrained")  # ./checkpoints/horse2zebra_pretrained/latest_net_G.pth
     translator(Image.open("horse.jpg")).save("zebra.png")
 
 ``from_run`` reads the architecture (``--netG``, ``--ngf``, ``--norm``, ...) from the run's ``train_opt.txt``;
@@ -136,12 +136,14 @@ def translate_tiled(net: nn.Module, x: torch.Tensor, tile: int, overlap: int = D
                     multiple: int = 4) -> torch.Tensor:
     """Run ``net`` on overlapping ``tile`` x ``tile`` pieces of ``x`` (N x C x H x W) and blend them.
 
-    Peak memory is that of one tile instead of the whole image. Tile starts stay on the generator's grid
+    Peak memory is that of one tile instead of the whole image: ``x`` and the result may stay on the CPU
+    while each tile runs on the network's device. Tile starts stay on the generator's grid
     (multiples of ``multiple``), so the effective overlap is ``overlap`` rounded up to that grid. Where tiles
-    overlap, each contributes with a raised-cosine weight that falls towards its own edge, so seams do not
-    show. Networks with global statistics (instance norm) see each tile alone, so the result differs slightly
-    from a whole-image pass; convolution-only or eval-mode batch-norm networks agree except within the
-    receptive field of a tile edge, where the blending hides the difference.
+    overlap, a tile's weight is ~0 in the outer quarter of the overlap and rises smoothly (raised cosine) over
+    the middle half, so seams do not show. Networks without global statistics (``--norm none``, batch norm in
+    eval mode) then give the whole-image result wherever a quarter of the overlap covers the network's reach
+    around a tile edge. Instance norm normalises each tile with its own statistics, so its result only comes
+    close to a whole-image pass.
     """
     check_tiling(tile, overlap, multiple)
     if tile == 0:
@@ -152,12 +154,13 @@ def translate_tiled(net: nn.Module, x: torch.Tensor, tile: int, overlap: int = D
     tile_h, tile_w = min(tile, height), min(tile, width)
     stride = max(multiple, (tile - overlap) // multiple * multiple)
     overlap = tile - stride
+    net_device = next(iter(net.parameters()), x).device
     out: Optional[torch.Tensor] = None
     weight_sum = torch.zeros(1, 1, height, width, device=x.device)
     rows, cols = _tile_starts(height, tile_h, stride), _tile_starts(width, tile_w, stride)
     for top in rows:
         for left in cols:
-            piece = net(padded[..., top: top + tile_h, left: left + tile_w])
+            piece = net(padded[..., top: top + tile_h, left: left + tile_w].to(net_device)).to(x.device)
             if out is None:
                 out = torch.zeros(piece.shape[0], piece.shape[1], height, width, dtype=piece.dtype, device=x.device)
             wy = _window(tile_h, overlap, top > 0, top + tile_h < height)
@@ -199,7 +202,10 @@ class GeneratorSpec:
         return generator_multiple(self.netG)
 
     def build(self) -> nn.Module:
-        return networks.define_G(self.input_nc, self.output_nc, self.ngf, self.netG, self.norm, not self.no_dropout)
+        """The network for inference: syncbatch becomes batch norm (same keys, same eval-mode result, no
+        process group needed)."""
+        norm = "batch" if self.norm == "syncbatch" else self.norm
+        return networks.define_G(self.input_nc, self.output_nc, self.ngf, self.netG, norm, not self.no_dropout)
 
 
 ARCHITECTURE_FLAGS = tuple(f.name for f in fields(GeneratorSpec))
@@ -405,13 +411,16 @@ class Translator:
         if image.dim() not in (3, 4):
             raise UserError(f"expected a C x H x W or N x C x H x W tensor, got shape {tuple(image.shape)}")
         batch = image if image.dim() == 4 else image.unsqueeze(0)
-        out = self._run(batch.to(self.device, torch.float32), tile, overlap).to(image.device)
+        out = self._run(batch.float(), tile, overlap).to(image.device)
         return out if image.dim() == 4 else out[0]
 
     def _run(self, batch: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
+        """Whole images go to the network's device; tiled ones stay where they are and only tiles move."""
         if batch.shape[1] != self.spec.input_nc:
             raise UserError(f"the generator takes {self.spec.input_nc}-channel images, got {batch.shape[1]} "
                             f"channels (shape {tuple(batch.shape)})")
         self.net.eval()
         with torch.no_grad():
-            return translate_tensor(self.net, batch.to(self.device), self.multiple, tile, overlap)
+            if tile > 0:
+                return translate_tiled(self.net, batch, tile, overlap, self.multiple)
+            return translate_tensor(self.net, batch.to(self.device), self.multiple)

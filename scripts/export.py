@@ -8,8 +8,10 @@ The architecture comes from the run's train_opt.txt (``--name``); flags such as 
 atomically into ``--out``, default: the checkpoint's folder):
 
 - ``{stem}.pt``: TorchScript (``torch.jit.trace`` in eval mode), load with ``torch.jit.load``;
-- ``{stem}.onnx``: ONNX, opset 18 by default (``--opset``), input ``input`` and output ``output`` with dynamic
-  ``batch``, ``height`` and ``width`` axes.
+- ``{stem}.onnx``: ONNX, opset 18 by default (``--opset``, 11 to 20), input ``input`` and output ``output`` with
+  dynamic ``batch``, ``height`` and ``width`` axes. It is written by torch.onnx's TorchScript-based exporter:
+  in torch 2.14 the torch.export-based one (``dynamo=True``) gives the same parity but takes 10-30 s per
+  network instead of about one and needs onnxscript.
 
 ``{stem}`` is ``{name}_{epoch}_net_{net}`` (e.g. horse2zebra_latest_net_G_A), or the ``.pth`` file's stem. Both
 take and return float32 images in [-1, 1] shaped N x C x H x W, where H and W are multiples of the generator's
@@ -17,8 +19,7 @@ multiple (4 for ResNets, 128 for unet_128, 256 for unet_256): pad and crop as mo
 
 After writing, PyTorch, the loaded TorchScript file and onnxruntime (CPU) run the same random inputs of two
 batch sizes and spatial sizes; the maximum absolute difference of each is printed, and the script exits with
-status 1 when one exceeds ``--tolerance``. ONNX needs optional packages: ``pip install onnx onnxruntime`` (and
-``onnxscript`` for ``--onnx_exporter dynamo``).
+status 1 when one exceeds ``--tolerance``. ONNX needs optional packages: ``pip install onnx onnxruntime``.
 """
 from __future__ import annotations
 
@@ -27,7 +28,6 @@ import contextlib
 import importlib.util
 import io
 import json
-import logging
 import sys
 import warnings
 from dataclasses import asdict, dataclass
@@ -46,14 +46,10 @@ from util.cli import run_cli, setup_logging  # noqa: E402
 from util.errors import UserError  # noqa: E402
 from util.fileio import atomic_write  # noqa: E402
 
-logger = logging.getLogger("export")
-
 FORMATS = ("torchscript", "onnx")
-EXPORTERS = ("torchscript", "dynamo")
 DEFAULT_OPSET = 18
+OPSETS = range(11, 21)  # what torch 2.14's exporter writes for these networks (a dynamic Pad needs 11)
 DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
-# opsets each exporter of torch 2.14 can write for these networks (dynamic Pad needs 11; dynamo starts at 18)
-OPSETS = {"torchscript": range(11, 21), "dynamo": range(18, 24)}
 
 
 @dataclass
@@ -66,23 +62,23 @@ class ParityResult:
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Export a generator to TorchScript / ONNX and check parity.",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description="Export a generator to TorchScript / ONNX and check parity.")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--name", help="training run in --checkpoints_dir (architecture from its train_opt.txt)")
     source.add_argument("--checkpoint", help="a generator .pth file (architecture from the flags or the file)")
-    parser.add_argument("--checkpoints_dir", default="./checkpoints", help="where the runs are")
-    parser.add_argument("--epoch", default="latest", help="which checkpoint of the run: latest, 5, iter_1000, ...")
+    parser.add_argument("--checkpoints_dir", default="./checkpoints",
+                        help="where the runs are (default: ./checkpoints)")
+    parser.add_argument("--epoch", default="latest",
+                        help="which checkpoint of the run: latest (default), 5, iter_1000, ...")
     parser.add_argument("--net", default=None,
                         help="network of the run: G (pix2pix), G_A or G_B (CycleGAN); default G, else G_A")
-    parser.add_argument("--format", nargs="+", choices=FORMATS, default=list(FORMATS), help="what to write")
-    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help="ONNX opset version")
-    parser.add_argument("--onnx_exporter", choices=EXPORTERS, default="torchscript",
-                        help="torch.onnx exporter: the TorchScript-based one (fast) or the torch.export-based one "
-                             "(dynamo; needs onnxscript, slower)")
+    parser.add_argument("--format", nargs="+", choices=FORMATS, default=list(FORMATS),
+                        help="what to write (default: both)")
+    parser.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                        help=f"ONNX opset version, {OPSETS.start} to {OPSETS.stop - 1} (default: {DEFAULT_OPSET})")
     parser.add_argument("--out", default=None, help="output folder (default: the checkpoint's folder)")
     parser.add_argument("--tolerance", type=float, default=1e-4,
-                        help="largest max |difference| to PyTorch that the parity check accepts")
+                        help="largest max |difference| to PyTorch that the parity check accepts (default: 1e-4)")
     add_architecture_flags(parser)
     return parser.parse_args(argv)
 
@@ -97,23 +93,15 @@ def require_modules(modules: Sequence[str], purpose: str) -> None:
 
 @contextlib.contextmanager
 def quiet_export_warnings() -> Iterator[None]:
-    """Hide the deprecation notices and exporter chatter of torch.jit / torch.onnx / onnxscript (progress lines
-    and optimizer logs); the parity check is what tells whether the export is right."""
-    chatty = [logging.getLogger(name) for name in ("onnxscript", "onnx_ir", "torch.onnx", "torch.export")]
-    levels = [log.level for log in chatty]
-    for log in chatty:
-        log.setLevel(logging.WARNING)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.")
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-            warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
-            warnings.filterwarnings("ignore", category=UserWarning, message=r".*(Constant folding|instance_norm)")
-            yield
-    finally:
-        for log, level in zip(chatty, levels):
-            log.setLevel(level)
+    """Hide the deprecation notices and tracer chatter of torch.jit / torch.onnx; the parity check is what
+    tells whether the export is right."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.")
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+        warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
+        warnings.filterwarnings("ignore", category=UserWarning, message=r".*(Constant folding|instance_norm)")
+        yield
 
 
 def metadata(spec: GeneratorSpec) -> Dict[str, str]:
@@ -136,26 +124,15 @@ def export_torchscript(net: nn.Module, spec: GeneratorSpec, example: torch.Tenso
 
 
 def export_onnx(net: nn.Module, spec: GeneratorSpec, example: torch.Tensor, path: Path,
-                opset: int = DEFAULT_OPSET, exporter: str = "torchscript") -> None:
-    """Export with dynamic batch/height/width axes named ``batch``, ``height``, ``width``; save atomically."""
+                opset: int = DEFAULT_OPSET) -> None:
+    """Export with dynamic axes ``batch``, ``height`` and ``width``, add the metadata, check, save atomically."""
     import onnx
 
-    net = net.eval()
+    buffer = io.BytesIO()
     with quiet_export_warnings(), torch.no_grad():
-        if exporter == "dynamo":
-            dims = {axis: torch.export.Dim.DYNAMIC for axis in DYNAMIC_AXES}
-            program = torch.onnx.export(net, (example,), dynamo=True, opset_version=opset, input_names=["input"],
-                                        output_names=["output"], dynamic_shapes=(dims,), verbose=False)
-            model = program.model_proto
-        else:
-            buffer = io.BytesIO()
-            torch.onnx.export(net, (example,), buffer, dynamo=False, opset_version=opset, input_names=["input"],
-                              output_names=["output"], dynamic_axes={"input": DYNAMIC_AXES, "output": DYNAMIC_AXES})
-            model = onnx.load_from_string(buffer.getvalue())
-    for value in (model.graph.input[0], model.graph.output[0]):  # the dynamo exporter names axes s0, s1, ...
-        dims = value.type.tensor_type.shape.dim
-        for axis, name in DYNAMIC_AXES.items():
-            dims[axis].dim_param = name
+        torch.onnx.export(net.eval(), (example,), buffer, dynamo=False, opset_version=opset, input_names=["input"],
+                          output_names=["output"], dynamic_axes={"input": DYNAMIC_AXES, "output": DYNAMIC_AXES})
+    model = onnx.load_from_string(buffer.getvalue())
     for key, value in metadata(spec).items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
@@ -210,12 +187,9 @@ def check_parity(net: nn.Module, files: Dict[str, Path], inputs: Sequence[torch.
 def export(opt: argparse.Namespace) -> List[ParityResult]:
     """Load the generator named by ``opt``, write the requested files, check parity; return the figures."""
     if "onnx" in opt.format:
-        supported = OPSETS[opt.onnx_exporter]
-        if opt.opset not in supported:
-            raise UserError(f"--opset {opt.opset} is not supported by the {opt.onnx_exporter} exporter; "
-                            f"choose {supported.start} to {supported.stop - 1}")
-        require_modules(["onnx", "onnxruntime"] + (["onnxscript"] if opt.onnx_exporter == "dynamo" else []),
-                        "ONNX export")
+        if opt.opset not in OPSETS:
+            raise UserError(f"--opset {opt.opset} is not supported; choose {OPSETS.start} to {OPSETS.stop - 1}")
+        require_modules(["onnx", "onnxruntime"], "ONNX export")
     flags = {name: getattr(opt, name) for name in GeneratorSpec.__dataclass_fields__}
     if opt.name:
         run_dir = run_directory(opt.name, opt.checkpoints_dir)
@@ -235,9 +209,9 @@ def export(opt: argparse.Namespace) -> List[ParityResult]:
         print(f"wrote {files['torchscript']} (TorchScript; load with torch.jit.load)")
     if "onnx" in opt.format:
         files["onnx"] = out_dir / f"{stem}.onnx"
-        export_onnx(net, spec, inputs[0], files["onnx"], opt.opset, opt.onnx_exporter)
-        print(f"wrote {files['onnx']} (ONNX opset {opt.opset}, {opt.onnx_exporter} exporter; input 'input', "
-              f"output 'output', dynamic axes batch, height, width)")
+        export_onnx(net, spec, inputs[0], files["onnx"], opt.opset)
+        print(f"wrote {files['onnx']} (ONNX opset {opt.opset}; input 'input', output 'output', dynamic axes "
+              f"batch, height, width)")
     results = check_parity(net, files, inputs)
     print("parity against PyTorch (max |difference|):")
     for r in results:

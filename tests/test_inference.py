@@ -10,8 +10,8 @@ from PIL import Image
 from torch import nn
 
 from models import create_model, networks
-from models.inference import (GeneratorSpec, Translator, generator_multiple, image_to_tensor, pad_to_multiple,
-                              crop_to, resolve_run_checkpoint, translate_tensor, translate_tiled)
+from models.inference import (GeneratorSpec, Translator, crop_to, generator_multiple, pad_to_multiple,
+                              resolve_run_checkpoint, translate_tensor, translate_tiled)
 from options.test_options import TestOptions
 from tests.conftest import FIXTURES, TINY, TINY_TEST, make_unaligned, run_script, write_image
 from util.errors import UserError

@@ -1,0 +1,556 @@
+"""Measure training speed, inference speed and the cost of monitoring, on generated images (no download).
+
+    python scripts/benchmark.py train-step [--device cpu|cuda] [--model cycle_gan] [--netG NAME] [--ngf 64]
+        [--ndf 64] [--crop_size 128] [--batch_size 1] [--warmup 2] [--iters 10]
+    python scripts/benchmark.py inference [--device cpu] [--netG resnet_9blocks] [--ngf 64] [--size 256]
+        [--batch_sizes 1 8] [--warmup 1] [--iters 3] [--e2e_images 10] [--no_e2e]
+    python scripts/benchmark.py monitoring [--device cpu] [--ngf 32] [--size 64] [--iters 40] [--freq 5]
+        [--warmup_logs 1]
+    python scripts/benchmark.py all [--device cpu]      # the three above with their defaults
+
+Every subcommand also takes ``--json FILE`` (all figures with their raw samples) and ``--verbose``.
+Each figure is one line ``NAME  median X UNIT  mean Y UNIT  (details)``; warm-up iterations are excluded.
+
+How each figure is taken:
+
+* ``train-step``: options from ``TrainOptions().parse([...], save=False)`` on a toy dataset drawn in a temporary
+  folder, then ``create_model`` + ``setup``; each sample is the time of ``set_input`` + ``optimize_parameters``
+  for one batch (loading the next batch is not timed; on CUDA the device is synchronised around each step).
+* ``inference model``: ``TestModel`` (``test.py --model test``) with random weights saved and loaded back, in
+  eval mode; each sample is ``set_input`` + ``test()`` (no_grad) on one batch, as images per second.
+* ``inference test.py``: ``test.py --model test`` run as a user would, on a folder of generated PNGs, for one
+  first batch plus ``--e2e_images`` more (rounded up to whole batches). test.py prints a progress line
+  ``processing (N)-th image`` after translating each batch (each 5th image at batch size 1), before writing
+  its PNGs; the time between consecutive lines, as they appear on its output, is that of reading, translating
+  and writing the images between them. So start-up, the first batch (warm-up) and the final page are left
+  out; each interval is one sample.
+* ``monitoring``: ``train.py`` (cycle_gan on a toy dataset, one epoch of ``--iters`` iterations) twice: with a
+  real Visdom server (started here on a free 127.0.0.1 port and stopped at the end), the HTML page and
+  ``--use_tensorboard`` (left out, and said so, when tensorboard is not installed), and with all of them off
+  (``--display_id 0 --no_html``). Reported per run: the ``time:`` field of loss_log.txt (compute time of the
+  logged iterations; with ``--freq`` for print and display alike, each logged iteration also displayed, so the
+  field includes the display cost), the wall time per iteration between consecutive loss lines as they
+  appear on train.py's output (start-up and checkpoint saves excluded, the display cost spread over
+  ``--freq`` iterations), and the whole run's wall time per iteration. The first ``--warmup_logs`` loss
+  lines are treated as warm-up.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import importlib.util
+import json
+import logging
+import math
+import os
+import platform
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+from data import create_dataset  # noqa: E402
+from models import create_model  # noqa: E402
+from options.base_options import OptionParser  # noqa: E402
+from options.test_options import TestOptions  # noqa: E402
+from options.train_options import TrainOptions  # noqa: E402
+from util.cli import run_cli  # noqa: E402
+from util.errors import UserError  # noqa: E402
+from util.fileio import atomic_write_text  # noqa: E402
+
+logger = logging.getLogger("benchmark")
+
+ROOT = Path(__file__).resolve().parents[1]
+VISDOM_SERVER_CODE = "import sys; sys.argv = ['visdom'] + sys.argv[1:]; from visdom.server.run_server import main; main()"
+PROCESSING_LINE = re.compile(r"processing \((\d+)\)-th image")
+LOSS_LINE = re.compile(r"\(epoch: (\d+), iters: (\d+), time: ([0-9.]+), data: ([0-9.]+)\)")
+SERVER_START_SECONDS = 60.0
+VISDOM_ENV = "benchmark"
+OUTPUT_TAIL_CHARS = 3000
+
+
+@dataclasses.dataclass
+class Figure:
+    """One measured quantity: its samples (warm-up already excluded), their median and mean, how they were taken."""
+
+    name: str
+    unit: str
+    samples: List[float]
+    details: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    median: float = math.nan
+    mean: float = math.nan
+
+    def __post_init__(self) -> None:
+        if self.samples:
+            self.median = statistics.median(self.samples)
+            self.mean = statistics.fmean(self.samples)
+
+    @classmethod
+    def difference(cls, name: str, a: "Figure", b: "Figure") -> "Figure":
+        """``a`` minus ``b``: the difference of the medians and of the means (the runs are not paired)."""
+        return cls(name, a.unit, [], {"of": f"({a.name.strip()}) - ({b.name.strip()})"},
+                   median=a.median - b.median, mean=a.mean - b.mean)
+
+    def line(self) -> str:
+        """The plain-text result line: ``NAME  median X UNIT  mean Y UNIT  (details)``."""
+        details = ([f"n={len(self.samples)}"] if self.samples else []) + [f"{k}={v}" for k, v in self.details.items()]
+        return (f"{self.name:<30} median {self.median:10.4f} {self.unit:<8} mean {self.mean:10.4f} {self.unit:<8}"
+                f" ({', '.join(details)})")
+
+    def to_dict(self) -> Dict[str, Any]:
+        return {"name": self.name, "unit": self.unit, "median": self.median, "mean": self.mean,
+                "samples": list(self.samples), "details": dict(self.details)}
+
+
+class SubprocessFailed(Exception):
+    """train.py or test.py failed while being measured; the message carries the end of its output."""
+
+
+# ---------------------------------------------------------------------------------------------- helpers
+def gpu_ids_for(device: str) -> str:
+    """The ``--gpu_ids`` value of ``--device`` (cpu, cuda, cuda:N); CUDA must be there when asked for."""
+    if device == "cpu":
+        return "-1"
+    match = re.fullmatch(r"cuda(?::(\d+))?", device)
+    if match is None:
+        raise UserError(f"argument --device: expected cpu, cuda or cuda:N, got {device!r}")
+    if not torch.cuda.is_available():
+        raise UserError(f"argument --device: {device} asked for, but CUDA is not available on this machine")
+    index = int(match.group(1) or 0)
+    if index >= torch.cuda.device_count():
+        raise UserError(f"argument --device: GPU {index} does not exist; this machine has "
+                        f"{torch.cuda.device_count()} GPU(s)")
+    return str(index)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued GPU work so that a wall-clock reading covers it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def make_toy_datasets(root: Path, size: int, n_train: int, n_test: int) -> None:
+    """Draw the project's toy datasets (shapes/ unpaired, shapes_paired/ A|B) at ``size`` pixels under ``root``."""
+    path = ROOT / "datasets" / "make_toy_dataset.py"
+    spec = importlib.util.spec_from_file_location("make_toy_dataset", path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.make_toy_datasets(root, size=size, n_train=n_train, n_test=n_test)
+
+
+def endless_batches(dataset: Any) -> Iterator[Dict[str, Any]]:
+    """Batches of ``dataset``, epoch after epoch, so that any number of timed steps can be taken."""
+    epoch = 1
+    while True:
+        dataset.set_epoch(epoch)
+        yield from dataset
+        epoch += 1
+
+
+def time_calls(step: Callable[[], None], before: Callable[[], None], device: torch.device, warmup: int,
+               iters: int) -> List[float]:
+    """Seconds of each of ``iters`` calls of ``step`` after ``warmup`` untimed ones; ``before`` runs untimed."""
+    times = []
+    for i in range(warmup + iters):
+        before()
+        synchronize(device)
+        start = time.perf_counter()
+        step()
+        synchronize(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return times
+
+
+def environment(device: str) -> Dict[str, Any]:
+    info = {"python": platform.python_version(), "torch": torch.__version__, "device": device,
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "platform": platform.platform()}
+    if device.startswith("cuda"):
+        info["gpu"] = torch.cuda.get_device_name(int(gpu_ids_for(device)))
+    return info
+
+
+def script_env() -> Dict[str, str]:
+    return dict(os.environ, PYTHONUNBUFFERED="1")
+
+
+def run_timed(script: str, args: Sequence[str], cwd: Path) -> Tuple[float, List[Tuple[float, str]]]:
+    """Run ``python ROOT/script args``; return its wall time and every output line with its arrival time
+    (seconds after the start). A non-zero exit raises SubprocessFailed with the end of the output."""
+    command = [sys.executable, str(ROOT / script), *args]
+    logger.info("running %s", " ".join(command))
+    start = time.perf_counter()
+    proc = subprocess.Popen(command, cwd=cwd, env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, bufsize=1)
+    lines: List[Tuple[float, str]] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append((time.perf_counter() - start, line.rstrip("\n")))
+    code = proc.wait()
+    wall = time.perf_counter() - start
+    if code != 0:
+        tail = "\n".join(text for _, text in lines)[-OUTPUT_TAIL_CHARS:]
+        raise SubprocessFailed(f"{script} {' '.join(args)} exited with status {code}:\n{tail}")
+    return wall, lines
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class VisdomServer:
+    """A real Visdom server on 127.0.0.1 (offline: no script download), owned and stopped by the benchmark."""
+
+    def __init__(self, env_path: Path, env: str) -> None:
+        self.port = free_port()
+        self.env_path = env_path
+        self.env = env
+        self.proc: Optional[subprocess.Popen] = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> "VisdomServer":
+        import requests
+
+        self.proc = subprocess.Popen([sys.executable, "-c", VISDOM_SERVER_CODE, "-port", str(self.port),
+                                      "-bind_local", "-env_path", str(self.env_path), "-logging_level", "WARNING"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SubprocessFailed(f"the Visdom server exited during start-up (status {self.proc.returncode})")
+            try:
+                # the env endpoint, not the index page (visdom 0.2.4 answers 403 there without its web assets)
+                requests.post(f"{self.url}/env/{self.env}", data=json.dumps({"eid": self.env}),
+                              timeout=1).raise_for_status()
+                return self
+            except requests.RequestException:
+                time.sleep(0.2)
+        self.__exit__()
+        raise SubprocessFailed(f"the Visdom server on port {self.port} did not answer within "
+                               f"{SERVER_START_SECONDS:.0f} s")
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def window_count(self) -> int:
+        """How many windows the server holds in its env: proof that the run really talked to it."""
+        import requests
+
+        response = requests.post(f"{self.url}/win_data", data=json.dumps({"eid": self.env, "win": None}), timeout=5)
+        response.raise_for_status()
+        return len(json.loads(response.text)) if response.text else 0
+
+
+# ---------------------------------------------------------------------------------------------- train-step
+def bench_train_step(args: argparse.Namespace, work: Path) -> List[Figure]:
+    """Seconds per training iteration (set_input + optimize_parameters), at the model level."""
+    load_size = args.load_size or args.crop_size
+    make_toy_datasets(work / "toy", size=load_size, n_train=max(2, args.batch_size), n_test=1)
+    dataroot = work / "toy" / ("shapes_paired" if args.model == "pix2pix" else "shapes")
+    argv = ["--dataroot", str(dataroot), "--name", "bench_train", "--checkpoints_dir", str(work / "checkpoints"),
+            "--model", args.model, "--gpu_ids", gpu_ids_for(args.device), "--ngf", str(args.ngf),
+            "--ndf", str(args.ndf), "--crop_size", str(args.crop_size), "--load_size", str(load_size),
+            "--batch_size", str(args.batch_size), "--display_id", "0", "--no_html", "--num_threads", "0"]
+    if args.netG:
+        argv += ["--netG", args.netG]
+    opt = TrainOptions().parse(argv, save=False)
+    dataset = create_dataset(opt)
+    model = create_model(opt)
+    model.setup(opt)
+    batches = endless_batches(dataset)
+    current: Dict[str, Any] = {}
+
+    def fetch() -> None:
+        current["batch"] = next(batches)
+
+    def step() -> None:
+        model.set_input(current["batch"])
+        model.optimize_parameters()
+
+    times = time_calls(step, fetch, opt.device, args.warmup, args.iters)
+    details = {"model": opt.model, "netG": opt.netG, "ngf": opt.ngf, "ndf": opt.ndf, "crop": opt.crop_size,
+               "batch": opt.batch_size, "device": str(opt.device), "warmup": args.warmup}
+    return [Figure("train-step", "s/iter", times, details)]
+
+
+# ---------------------------------------------------------------------------------------------- inference
+def test_options(dataroot: Path, work: Path, args: argparse.Namespace, batch_size: int) -> List[str]:
+    """The test.py flags shared by the model-level and the end-to-end measurement."""
+    return ["--dataroot", str(dataroot), "--name", "bench_infer", "--checkpoints_dir", str(work / "checkpoints"),
+            "--model", "test", "--netG", args.netG, "--ngf", str(args.ngf), "--norm", "instance", "--no_dropout",
+            "--gpu_ids", gpu_ids_for(args.device), "--crop_size", str(args.size), "--load_size", str(args.size),
+            "--batch_size", str(batch_size), "--num_threads", "0"]
+
+
+def bench_inference(args: argparse.Namespace, work: Path) -> List[Figure]:
+    """Images per second of test-time translation: model level (TestModel) and end to end (test.py)."""
+    largest = max(args.batch_sizes)
+    n_images = largest if args.no_e2e else max(e2e_num_test(b, args.e2e_images) for b in args.batch_sizes)
+    make_toy_datasets(work / "toy", size=args.size, n_train=1, n_test=n_images)
+    dataroot = work / "toy" / "shapes" / "testA"
+    figures: List[Figure] = []
+    saved = False
+    for batch_size in args.batch_sizes:
+        opt = TestOptions().parse(test_options(dataroot, work, args, batch_size)
+                                  + ["--results_dir", str(work / "results")], save=False)
+        model = create_model(opt)
+        if not saved:  # random weights, written once so that setup() and test.py load a real checkpoint
+            model.save_networks("latest")
+            saved = True
+        model.setup(opt)
+        model.eval()
+        batch = next(iter(create_dataset(opt)))
+
+        def step() -> None:
+            model.set_input(batch)
+            model.test()
+
+        times = time_calls(step, lambda: None, opt.device, args.warmup, args.iters)
+        details = {"netG": opt.netG, "ngf": opt.ngf, "size": args.size, "device": str(opt.device),
+                   "warmup_batches": args.warmup}
+        figures.append(Figure(f"inference model batch={batch_size}", "images/s",
+                              [batch_size / t for t in times], details))
+    if not args.no_e2e:
+        for batch_size in args.batch_sizes:
+            figures.append(bench_test_py(args, work, dataroot, batch_size))
+    return figures
+
+
+def e2e_num_test(batch_size: int, extra_images: int) -> int:
+    """Images test.py is asked for: the first batch (not timed) plus whole batches covering ``extra_images``."""
+    return batch_size * (1 + -(-extra_images // batch_size))
+
+
+def bench_test_py(args: argparse.Namespace, work: Path, dataroot: Path, batch_size: int) -> Figure:
+    """Images per second of test.py between its progress lines, as they appear on its output."""
+    num_test = e2e_num_test(batch_size, args.e2e_images)
+    results = work / f"results_b{batch_size}"
+    _, lines = run_timed("test.py", test_options(dataroot, work, args, batch_size)
+                         + ["--results_dir", str(results), "--num_test", str(num_test)], ROOT)
+    written = list((results / "bench_infer" / "test_latest" / "images").glob("*_fake.png"))
+    if len(written) != num_test:
+        raise SubprocessFailed(f"test.py --num_test {num_test} wrote {len(written)} result images")
+    stamps = [(int(match.group(1)), stamp) for stamp, text in lines
+              for match in [PROCESSING_LINE.search(text)] if match]
+    samples = [(d1 - d0) / (t1 - t0) for (d0, t0), (d1, t1) in zip(stamps, stamps[1:])]
+    if not samples:
+        raise SubprocessFailed(f"test.py printed {len(stamps)} progress line(s); need two to time an interval")
+    details = {"netG": args.netG, "ngf": args.ngf, "size": args.size, "device": args.device,
+               "num_test": num_test, "images_timed": stamps[-1][0] - stamps[0][0],
+               "between": "progress lines"}
+    return Figure(f"inference test.py batch={batch_size}", "images/s", samples, details)
+
+
+# ---------------------------------------------------------------------------------------------- monitoring
+def loss_log_times(path: Path) -> List[Tuple[int, float]]:
+    """(iteration, ``time:`` field) of every loss line in loss_log.txt."""
+    found = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        match = LOSS_LINE.search(line)
+        if match:
+            found.append((int(match.group(2)), float(match.group(3))))
+    return found
+
+
+def stamped_loss_lines(lines: List[Tuple[float, str]]) -> List[Tuple[int, float]]:
+    """(iteration, arrival time) of the loss lines train.py printed."""
+    found = []
+    for stamp, text in lines:
+        match = LOSS_LINE.search(text)
+        if match:
+            found.append((int(match.group(2)), stamp))
+    return found
+
+
+def train_run(args: argparse.Namespace, work: Path, name: str, extra: List[str]) -> Dict[str, Any]:
+    """One train.py run; its loss_log ``time:`` samples, steady wall time per iteration, and whole wall time."""
+    argv = ["--dataroot", str(work / "toy" / "shapes"), "--name", name, "--checkpoints_dir",
+            str(work / "checkpoints"), "--model", "cycle_gan", "--gpu_ids", gpu_ids_for(args.device),
+            "--ngf", str(args.ngf), "--ndf", str(args.ngf), "--load_size", str(args.size),
+            "--crop_size", str(args.size), "--n_epochs", "1", "--n_epochs_decay", "0", "--print_freq", str(args.freq),
+            "--display_freq", str(args.freq), "--update_html_freq", str(args.freq), "--num_threads", "0",
+            "--seed", "0", *extra]
+    wall, lines = run_timed("train.py", argv, ROOT)
+    logged = loss_log_times(work / "checkpoints" / name / "loss_log.txt")
+    stamps = stamped_loss_lines(lines)
+    if len(logged) <= args.warmup_logs + 1 or len(stamps) != len(logged):
+        raise SubprocessFailed(f"train.py {name}: expected {args.iters // args.freq} loss lines after "
+                               f"{args.warmup_logs} warm-up, found {len(logged)} in loss_log.txt and "
+                               f"{len(stamps)} on its output")
+    steady = stamps[args.warmup_logs:]
+    per_iter_wall = [(t1 - t0) / (n1 - n0) for (n0, t0), (n1, t1) in zip(steady, steady[1:])]
+    return {"time": [t for _, t in logged[args.warmup_logs:]], "wall": per_iter_wall,
+            "total": [wall / args.iters]}
+
+
+def bench_monitoring(args: argparse.Namespace, work: Path) -> List[Figure]:
+    """train.py with Visdom + HTML + TensorBoard against train.py with all monitoring off."""
+    make_toy_datasets(work / "toy", size=args.size, n_train=args.iters, n_test=1)
+    tensorboard = importlib.util.find_spec("tensorboard") is not None
+    if not tensorboard:
+        print("monitoring: tensorboard is not installed; the monitored run goes without --use_tensorboard")
+    with VisdomServer(work / "visdom_env", VISDOM_ENV) as server:
+        on_flags = ["--display_id", "1", "--display_server", "http://127.0.0.1", "--display_port", str(server.port),
+                    "--display_env", VISDOM_ENV] + (["--use_tensorboard"] if tensorboard else [])
+        on = train_run(args, work, "monitor_on", on_flags)
+        windows = server.window_count()
+    if windows == 0:
+        raise SubprocessFailed("the monitored train.py run put no window on the Visdom server")
+    off = train_run(args, work, "monitor_off", ["--display_id", "0", "--no_html"])
+    common = {"ngf": args.ngf, "size": args.size, "iters": args.iters, "freq": args.freq, "device": args.device}
+    on_details = dict(common, visdom_windows=windows, html=True, tensorboard=tensorboard)
+    off_details = dict(common, visdom=False, html=False, tensorboard=False)
+    figures = []
+    for key, label, extra in (("time", "loss_log time", {}), ("wall", "wall", {"between": "loss lines"}),
+                              ("total", "wall total", {"includes": "start-up"})):
+        with_on = Figure(f"monitoring on  {label}", "s/iter", on[key], dict(on_details, **extra))
+        with_off = Figure(f"monitoring off {label}", "s/iter", off[key], dict(off_details, **extra))
+        figures += [with_on, with_off, Figure.difference(f"monitoring diff {label}", with_on, with_off)]
+    return figures
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+def positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    common.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the figures here")
+    common.add_argument("--verbose", action="store_true", help="log what the models and scripts do (stderr)")
+    parser = OptionParser(prog="benchmark.py", description=__doc__.split("\n\n")[0],
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OptionParser)
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    train = sub.add_parser("train-step", parents=[common], formatter_class=fmt,
+                           help="seconds per training iteration (model level)")
+    train.add_argument("--model", default="cycle_gan", choices=["cycle_gan", "pix2pix"])
+    train.add_argument("--netG", default=None, help="generator (default: the model's: resnet_9blocks for "
+                       "cycle_gan, unet_256 for pix2pix, which needs --crop_size 256)")
+    train.add_argument("--ngf", type=positive, default=64)
+    train.add_argument("--ndf", type=positive, default=64)
+    train.add_argument("--crop_size", type=positive, default=128)
+    train.add_argument("--load_size", type=positive, default=None,
+                       help="size the toy images are drawn and loaded at (default: --crop_size)")
+    train.add_argument("--batch_size", type=positive, default=1)
+    train.add_argument("--warmup", type=non_negative, default=2, help="untimed iterations first")
+    train.add_argument("--iters", type=positive, default=10, help="timed iterations")
+
+    infer = sub.add_parser("inference", parents=[common], formatter_class=fmt,
+                           help="images per second at test time (model level and test.py)")
+    infer.add_argument("--netG", default="resnet_9blocks")
+    infer.add_argument("--ngf", type=positive, default=64)
+    infer.add_argument("--size", type=positive, default=256, help="image side in pixels")
+    infer.add_argument("--batch_sizes", type=positive, nargs="+", default=[1, 8])
+    infer.add_argument("--warmup", type=non_negative, default=1, help="untimed batches first (model level)")
+    infer.add_argument("--iters", type=positive, default=3, help="timed batches (model level)")
+    infer.add_argument("--e2e_images", type=positive, default=10,
+                       help="images test.py translates after its first batch, rounded up to whole batches; with "
+                            "batch 1 it reports every 5th image, so at least 5 (10 gives two samples)")
+    infer.add_argument("--no_e2e", action="store_true", help="skip the test.py measurement")
+
+    monitor = sub.add_parser("monitoring", parents=[common], formatter_class=fmt,
+                             help="cost of Visdom + HTML + TensorBoard in train.py")
+    monitor.add_argument("--ngf", type=positive, default=32, help="--ngf and --ndf of the cycle_gan run")
+    monitor.add_argument("--size", type=positive, default=64, help="image side in pixels")
+    monitor.add_argument("--iters", type=positive, default=40, help="training iterations (images, batch 1)")
+    monitor.add_argument("--freq", type=positive, default=5,
+                         help="--print_freq, --display_freq and --update_html_freq")
+    monitor.add_argument("--warmup_logs", type=non_negative, default=1, help="first loss lines left out")
+
+    sub.add_parser("all", parents=[common], formatter_class=fmt, help="the three benchmarks with their defaults")
+    return parser
+
+
+BENCHMARKS: Dict[str, Callable[[argparse.Namespace, Path], List[Figure]]] = {
+    "train-step": bench_train_step, "inference": bench_inference, "monitoring": bench_monitoring}
+
+
+def check(args: argparse.Namespace) -> None:
+    """Flag combinations that cannot give a figure, named before any work starts."""
+    gpu_ids_for(args.device)
+    if args.command == "inference" and not args.no_e2e and 1 in args.batch_sizes and args.e2e_images < 5:
+        raise UserError(f"argument --e2e_images: test.py reports every 5th image at batch size 1, so at least 5 "
+                        f"are needed to time an interval, got {args.e2e_images}")
+    if args.command == "monitoring" and args.iters // args.freq < args.warmup_logs + 2:
+        raise UserError(f"argument --iters: {args.iters} iterations give {args.iters // args.freq} loss lines at "
+                        f"--freq {args.freq}; need at least {args.warmup_logs + 2} (--warmup_logs "
+                        f"{args.warmup_logs} + 2) to time an interval")
+
+
+def run_benchmark(args: argparse.Namespace) -> List[Figure]:
+    """Run one benchmark in a temporary folder that is removed afterwards; print its lines as they come."""
+    print(f"== {args.command} (device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads)",
+          flush=True)
+    work = Path(tempfile.mkdtemp(prefix=f"benchmark_{args.command}_"))
+    try:
+        figures = BENCHMARKS[args.command](args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    for figure in figures:
+        print(figure.line(), flush=True)
+    return figures
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "all":
+        runs = [parser.parse_args([name, "--device", args.device] + (["--verbose"] if args.verbose else []))
+                for name in BENCHMARKS]
+    else:
+        runs = [args]
+    for run in runs:
+        check(run)
+    # results go to stdout; logs of the models and data (only with --verbose) to stderr
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s",
+                        stream=sys.stderr, force=True)
+    figures: List[Figure] = []
+    try:
+        for run in runs:
+            figures += run_benchmark(run)
+    except SubprocessFailed as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(1)
+    if args.json is not None:
+        report = {"command": ["benchmark.py", *(sys.argv[1:] if argv is None else argv)],
+                  "environment": environment(args.device), "figures": [f.to_dict() for f in figures]}
+        atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    run_cli(main)
