@@ -136,7 +136,7 @@ def output_size(opt: argparse.Namespace, size: Size) -> Size:
         if min(size) < opt.crop_size:
             raise ImageTooSmallError(_too_small(size, opt.crop_size, opt.preprocess))
         return opt.crop_size, opt.crop_size
-    if _rounds_to_multiple(opt.preprocess):
+    if _rounds_to_multiple(opt):
         return multiple_of_size(size)
     return size
 
@@ -166,7 +166,7 @@ def get_transform(opt: argparse.Namespace, params: Optional[Params] = None, gray
         steps.append(ScaleWidth(opt.load_size, opt.crop_size, interpolation))
     if "crop" in opt.preprocess:
         steps.append(Crop(opt.crop_size, opt.preprocess, None if params is None else params["crop_pos"]))
-    if _rounds_to_multiple(opt.preprocess):
+    if _rounds_to_multiple(opt):
         steps.append(MultipleOf(_SIZE_BASE, interpolation))
     if not opt.no_flip:
         steps.append(Flip(None if params is None else params["flip"]))
@@ -231,8 +231,9 @@ class Flip:
         return img.transpose(Image.Transpose.FLIP_LEFT_RIGHT) if flip else img
 
 
-def _rounds_to_multiple(preprocess: str) -> bool:
-    return preprocess in ("none", "scale_width")
+def _rounds_to_multiple(opt: argparse.Namespace) -> bool:
+    """``none`` and ``scale_width`` round sides to a multiple of 4, except with the test model's --keep_size."""
+    return opt.preprocess in ("none", "scale_width") and not getattr(opt, "keep_size", False)
 
 
 def _interpolation_mode(method: Method) -> InterpolationMode:

@@ -73,7 +73,8 @@ def aligned_root(tmp_path: Path) -> Path:
 def run_script(script: str, args: List[str], cwd: Optional[Path] = None, check: bool = True,
                timeout: float = 600, env: Optional[dict] = None) -> subprocess.CompletedProcess:
     """Run ``python ROOT/script args`` as a user would; fail with its output when ``check`` and it fails."""
-    full_env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+    # one intra-op thread per script: tests run scripts one after another on small inputs, where more thrash
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env or {})}
     proc = subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd or ROOT, capture_output=True,
                           text=True, timeout=timeout, env=full_env)
     if check and proc.returncode != 0:

@@ -71,7 +71,9 @@ def atomic_write_group(items: Iterable[Tuple[PathLike, Callable[[IO[bytes]], Any
                 write(f)
                 f.flush()
                 os.fsync(f.fileno())
+        mode = 0o666 & ~_umask()  # mkstemp creates 0600; give the file the mode a plain open() would
         for tmp, path in staged:
+            os.chmod(tmp, mode)
             os.replace(tmp, path)
         staged = []
     finally:
@@ -80,3 +82,10 @@ def atomic_write_group(items: Iterable[Tuple[PathLike, Callable[[IO[bytes]], Any
                 os.unlink(tmp)
             except FileNotFoundError:
                 pass
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it, so set it straight back)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
