@@ -69,9 +69,12 @@ class VisdomDisplay:
         else:
             logger.warning(
                 "Could not connect to a Visdom server at %s; training goes on without it.\n"
-                "To watch training, start a server in another terminal (works offline):\n  %s\n"
-                "then open %s. To turn this display off, pass --display_id 0. Trying again every %.0f s.",
-                self.address, START_SERVER_COMMAND.format(port=self.port), self.address, self.retry_seconds)
+                "To watch training, start a server in another terminal:\n  %s\n"
+                "(this form starts without internet; `python -m visdom.server -port %d` also fetches the page's "
+                "scripts on its first start), then open %s. To turn this display off, pass --display_id 0. "
+                "Trying again every %.0f s.",
+                self.address, START_SERVER_COMMAND.format(port=self.port), self.port, self.address,
+                self.retry_seconds)
 
     def _connect(self) -> bool:
         try:
