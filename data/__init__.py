@@ -9,12 +9,11 @@ PyTorch and the dataset classes are imported only when needed: light scripts imp
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Type, Union
 
-from util.errors import UserError
+from util import registry
 
 if TYPE_CHECKING:
     import torch.utils.data
@@ -28,25 +27,15 @@ SamplerArg = Union["torch.utils.data.Sampler", Callable[["torch.utils.data.Datas
 
 def available_dataset_modes() -> List[str]:
     """Names of the dataset modes found in this package (``*_dataset.py`` files)."""
-    here = Path(__file__).resolve().parent
-    return sorted(p.name[: -len("_dataset.py")] for p in here.glob("*_dataset.py") if p.name != "base_dataset.py")
+    return registry.available(Path(__file__).resolve().parent, "dataset")
 
 
 def find_dataset_using_name(dataset_name: str) -> Type[BaseDataset]:
     """Import ``data/{dataset_name}_dataset.py`` and return the BaseDataset subclass named like it."""
     from data.base_dataset import BaseDataset
 
-    modes = available_dataset_modes()
-    if dataset_name not in modes:
-        raise UserError(f"argument --dataset_mode: unknown dataset mode {dataset_name!r}; "
-                        f"choose from {', '.join(modes)}")
-    module = importlib.import_module(f"data.{dataset_name}_dataset")
-    target = dataset_name.replace("_", "").lower() + "dataset"
-    for name, cls in vars(module).items():
-        if name.lower() == target and isinstance(cls, type) and issubclass(cls, BaseDataset):
-            return cls
-    raise UserError(f"argument --dataset_mode: data/{dataset_name}_dataset.py has no BaseDataset subclass named "
-                    f"like {target} (case-insensitive)")
+    return registry.find_class("data", Path(__file__).resolve().parent, "dataset", dataset_name, BaseDataset,
+                               "--dataset_mode", "dataset mode")
 
 
 def get_option_setter(dataset_name: str) -> Callable[[argparse.ArgumentParser, bool], argparse.ArgumentParser]:

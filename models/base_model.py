@@ -231,5 +231,9 @@ class BaseModel(ABC):
                 for param in net.parameters():
                     param.requires_grad = requires_grad
 
-    def direction_is_AtoB(self) -> bool:
-        return self.opt.direction == "AtoB"
+    def unpack_pair(self, input: Dict[str, Any]) -> tuple:
+        """(source, target, source paths) of a batch with A and B, swapped for ``--direction BtoA``."""
+        AtoB = self.opt.direction == "AtoB"
+        source = input["A" if AtoB else "B"].to(self.device, non_blocking=True)
+        target = input["B" if AtoB else "A"].to(self.device, non_blocking=True)
+        return source, target, input["A_paths" if AtoB else "B_paths"]

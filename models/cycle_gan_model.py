@@ -66,10 +66,7 @@ class CycleGANModel(BaseModel):
             self.optimizers = [self.optimizer_G, self.optimizer_D]
 
     def set_input(self, input: Dict[str, Any]) -> None:
-        AtoB = self.direction_is_AtoB()
-        self.real_A = input["A" if AtoB else "B"].to(self.device, non_blocking=True)
-        self.real_B = input["B" if AtoB else "A"].to(self.device, non_blocking=True)
-        self.image_paths = input["A_paths" if AtoB else "B_paths"]
+        self.real_A, self.real_B, self.image_paths = self.unpack_pair(input)
 
     def forward(self) -> None:
         self.fake_B = self.netG_A(self.real_A)  # G_A(A)

@@ -44,10 +44,7 @@ class TemplateModel(BaseModel):
             self.optimizers = [self.optimizer]
 
     def set_input(self, input: Dict[str, Any]) -> None:
-        AtoB = self.direction_is_AtoB()
-        self.data_A = input["A" if AtoB else "B"].to(self.device)
-        self.data_B = input["B" if AtoB else "A"].to(self.device)
-        self.image_paths = input["A_paths" if AtoB else "B_paths"]
+        self.data_A, self.data_B, self.image_paths = self.unpack_pair(input)
 
     def forward(self) -> None:
         self.output = self.netG(self.data_A)
