@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import FIXTURES, ROOT, TINY, TINY_TEST, run_script
+from tests.conftest import FIXTURES, ROOT, TINY, TINY_TEST, make_unaligned, run_script, write_image
 
 LEGACY = FIXTURES / "legacy"
 
@@ -110,9 +110,10 @@ def test_seeded_runs_repeat_and_unseeded_differ(unaligned_root: Path, tmp_path: 
     assert_same_weights(weights(tmp_path / "a"), weights(tmp_path / "b"))
 
 
-def test_sigterm_saves_and_resume_matches_uninterrupted(unaligned_root: Path, tmp_path: Path) -> None:
-    args = ["--dataroot", str(unaligned_root), "--checkpoints_dir", str(tmp_path), *TINY, "--print_freq", "1",
-            "--seed", "5", "--n_epochs", "2", "--n_epochs_decay", "2", "--pool_size", "3", "--display_freq", "100"]
+def test_sigterm_saves_and_resume_matches_uninterrupted(tmp_path: Path) -> None:
+    dataroot = make_unaligned(tmp_path / "data", n=8)  # 8 iterations an epoch: the stop lands mid-epoch
+    args = ["--dataroot", str(dataroot), "--checkpoints_dir", str(tmp_path), *TINY, "--print_freq", "1",
+            "--seed", "5", "--n_epochs", "1", "--n_epochs_decay", "1", "--pool_size", "3", "--display_freq", "100"]
     run_script("train.py", [*args, "--name", "full"])
     proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args, "--name", "cut"], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -127,7 +128,7 @@ def test_sigterm_saves_and_resume_matches_uninterrupted(unaligned_root: Path, tm
     assert proc.returncode == 128 + signal.SIGTERM, out
     assert "before stopping" in out
     state = torch.load(tmp_path / "cut" / "latest_train_state.pth", weights_only=False)
-    assert state["counters"]["total_iters"] < 16
+    assert state["counters"]["total_iters"] < 16 and not state["counters"]["epoch_done"]
     resumed = run_script("train.py", [*args, "--name", "cut", "--continue_train"])
     assert "continuing at epoch" in resumed.stdout
     assert_same_weights(weights(tmp_path / "full"), weights(tmp_path / "cut"))
@@ -152,3 +153,22 @@ def test_corrupt_image_is_named(unaligned_root: Path, tmp_path: Path) -> None:
         assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and "broken.png" in lines[0] and "cannot read image" in lines[0], proc.stderr
+
+
+@pytest.mark.parametrize("model", ["colorization", "template"])
+def test_colorization_and_template_train_then_test(model: str, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    for phase in ("train", "test"):
+        for i in range(2):
+            write_image(root / phase / f"{i}.png", (32, 32), seed=i)
+    extra = ["--netG", "unet_128", "--load_size", "128", "--crop_size", "128"]
+    train(root, tmp_path / "ckpt", model, "--model", model, "--dataset_mode", model if model == "colorization"
+          else "template", "--n_epochs", "1", "--n_epochs_decay", "0", *extra)
+    run_script("test.py", ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ckpt"), "--name", model,
+                           "--model", model, "--dataset_mode", "colorization" if model == "colorization"
+                           else "template", "--results_dir", str(tmp_path / "r"), *TINY_TEST, *extra])
+    images = sorted(p.name for p in (tmp_path / "r" / model / "test_latest" / "images").iterdir())
+    visuals = ["real_A", "real_B_rgb", "fake_B_rgb"] if model == "colorization" else ["data_A", "data_B", "output"]
+    assert images == sorted(f"{i}_{v}.png" for i in range(2) for v in visuals)
+    rgb = np.asarray(Image.open(tmp_path / "r" / model / "test_latest" / "images" / f"0_{visuals[1]}.png"))
+    assert rgb.shape == (128, 128, 3) and rgb.std() > 5  # a real picture, not a blank
