@@ -35,6 +35,7 @@ from util.errors import UserError
 from util.util import tensor2im
 
 from . import networks
+from .networks import generator_multiple
 
 logger = logging.getLogger(__name__)
 
@@ -48,21 +49,6 @@ AUTO_NETS = ("G", "G_A")
 ###############################################################################
 # Sizes: padding to the generator's multiple and tiles
 ###############################################################################
-
-
-def generator_multiple(netG: str) -> int:
-    """The side length every input of ``netG`` must be a multiple of.
-
-    A ResNet generator downsamples twice (stride 2), a U-Net 7 (unet_128) or 8 (unet_256) times down to 1x1.
-    """
-    if netG.startswith("resnet_"):
-        return 4
-    if netG == "unet_256":
-        return 256
-    if netG == "unet_128":
-        return 128
-    raise UserError(f"--netG {netG!r} is not a known generator; choose one of "
-                    f"{' | '.join(networks.NET_G_CHOICES)}")
 
 
 def _pad_side(x: torch.Tensor, amount: int, dim: int) -> torch.Tensor:

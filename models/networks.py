@@ -146,6 +146,21 @@ def define_G(input_nc: int, output_nc: int, ngf: int, netG: str, norm: str = "ba
     return init_net(net, init_type, init_gain, gpu_ids)
 
 
+def generator_multiple(netG: str) -> int:
+    """The side length every input of ``netG`` must be a multiple of.
+
+    A ResNet generator downsamples twice (stride 2), a U-Net 7 (unet_128) or 8 (unet_256) times down to 1x1.
+    """
+    if netG.startswith("resnet_"):
+        return 4
+    if netG == "unet_256":
+        return 256
+    if netG == "unet_128":
+        return 128
+    raise UserError(f"--netG {netG!r} is not a known generator; choose one of "
+                    f"{' | '.join(NET_G_CHOICES)}")
+
+
 def define_D(input_nc: int, ndf: int, netD: str, n_layers_D: int = 3, norm: str = "batch",
              init_type: str = "normal", init_gain: float = 0.02, gpu_ids: Sequence[int] = ()) -> nn.Module:
     """Build and initialise a discriminator: basic (70x70 PatchGAN) | n_layers | pixel (1x1 PatchGAN)."""

@@ -5,7 +5,7 @@
     python scripts/benchmark.py inference [--device cpu] [--netG resnet_9blocks] [--ngf 64] [--size 256]
         [--batch_sizes 1 8] [--warmup 1] [--iters 3] [--e2e_images 10] [--no_e2e]
     python scripts/benchmark.py monitoring [--device cpu] [--ngf 32] [--size 64] [--iters 40] [--freq 5]
-        [--warmup_logs 1]
+        [--warmup_logs 1] [--repeats 1]
     python scripts/benchmark.py all [--device cpu]      # the three above with their defaults
 
 Every subcommand also takes ``--json FILE`` (all figures with their raw samples) and ``--verbose``.
@@ -32,7 +32,9 @@ How each figure is taken:
   field includes the display cost), the wall time per iteration between consecutive loss lines as they
   appear on train.py's output (start-up and checkpoint saves excluded, the display cost spread over
   ``--freq`` iterations), and the whole run's wall time per iteration. The first ``--warmup_logs`` loss
-  lines are treated as warm-up.
+  lines are treated as warm-up (the wall intervals start at the last of them). ``--repeats R`` alternates R
+  such pairs of runs and pools their samples. The ``diff`` lines are the monitored figure's median (mean)
+  minus the other's.
 """
 from __future__ import annotations
 
@@ -71,7 +73,8 @@ from util.fileio import atomic_write_text  # noqa: E402
 logger = logging.getLogger("benchmark")
 
 ROOT = Path(__file__).resolve().parents[1]
-VISDOM_SERVER_CODE = "import sys; sys.argv = ['visdom'] + sys.argv[1:]; from visdom.server.run_server import main; main()"
+VISDOM_SERVER_CODE = ("import sys; sys.argv = ['visdom'] + sys.argv[1:]; "
+                      "from visdom.server.run_server import main; main()")
 PROCESSING_LINE = re.compile(r"processing \((\d+)\)-th image")
 LOSS_LINE = re.compile(r"\(epoch: (\d+), iters: (\d+), time: ([0-9.]+), data: ([0-9.]+)\)")
 SERVER_START_SECONDS = 60.0
@@ -296,7 +299,7 @@ def bench_train_step(args: argparse.Namespace, work: Path) -> List[Figure]:
 
 
 # ---------------------------------------------------------------------------------------------- inference
-def test_options(dataroot: Path, work: Path, args: argparse.Namespace, batch_size: int) -> List[str]:
+def inference_flags(dataroot: Path, work: Path, args: argparse.Namespace, batch_size: int) -> List[str]:
     """The test.py flags shared by the model-level and the end-to-end measurement."""
     return ["--dataroot", str(dataroot), "--name", "bench_infer", "--checkpoints_dir", str(work / "checkpoints"),
             "--model", "test", "--netG", args.netG, "--ngf", str(args.ngf), "--norm", "instance", "--no_dropout",
@@ -313,7 +316,7 @@ def bench_inference(args: argparse.Namespace, work: Path) -> List[Figure]:
     figures: List[Figure] = []
     saved = False
     for batch_size in args.batch_sizes:
-        opt = TestOptions().parse(test_options(dataroot, work, args, batch_size)
+        opt = TestOptions().parse(inference_flags(dataroot, work, args, batch_size)
                                   + ["--results_dir", str(work / "results")], save=False)
         model = create_model(opt)
         if not saved:  # random weights, written once so that setup() and test.py load a real checkpoint
@@ -347,7 +350,7 @@ def bench_test_py(args: argparse.Namespace, work: Path, dataroot: Path, batch_si
     """Images per second of test.py between its progress lines, as they appear on its output."""
     num_test = e2e_num_test(batch_size, args.e2e_images)
     results = work / f"results_b{batch_size}"
-    _, lines = run_timed("test.py", test_options(dataroot, work, args, batch_size)
+    _, lines = run_timed("test.py", inference_flags(dataroot, work, args, batch_size)
                          + ["--results_dir", str(results), "--num_test", str(num_test)], ROOT)
     written = list((results / "bench_infer" / "test_latest" / "images").glob("*_fake.png"))
     if len(written) != num_test:
@@ -384,7 +387,12 @@ def stamped_loss_lines(lines: List[Tuple[float, str]]) -> List[Tuple[int, float]
     return found
 
 
-def train_run(args: argparse.Namespace, work: Path, name: str, extra: List[str]) -> Dict[str, Any]:
+def min_loss_lines(warmup_logs: int) -> int:
+    """Loss lines a run needs: the warm-up ones, then at least one timed line and one timed interval."""
+    return max(warmup_logs + 1, 2)
+
+
+def train_run(args: argparse.Namespace, work: Path, name: str, extra: List[str]) -> Dict[str, List[float]]:
     """One train.py run; its loss_log ``time:`` samples, steady wall time per iteration, and whole wall time."""
     argv = ["--dataroot", str(work / "toy" / "shapes"), "--name", name, "--checkpoints_dir",
             str(work / "checkpoints"), "--model", "cycle_gan", "--gpu_ids", gpu_ids_for(args.device),
@@ -395,11 +403,11 @@ def train_run(args: argparse.Namespace, work: Path, name: str, extra: List[str])
     wall, lines = run_timed("train.py", argv, ROOT)
     logged = loss_log_times(work / "checkpoints" / name / "loss_log.txt")
     stamps = stamped_loss_lines(lines)
-    if len(logged) <= args.warmup_logs + 1 or len(stamps) != len(logged):
-        raise SubprocessFailed(f"train.py {name}: expected {args.iters // args.freq} loss lines after "
-                               f"{args.warmup_logs} warm-up, found {len(logged)} in loss_log.txt and "
-                               f"{len(stamps)} on its output")
-    steady = stamps[args.warmup_logs:]
+    if len(logged) < min_loss_lines(args.warmup_logs) or len(stamps) != len(logged):
+        raise SubprocessFailed(f"train.py {name}: expected {args.iters // args.freq} loss lines, found "
+                               f"{len(logged)} in loss_log.txt and {len(stamps)} on its output")
+    # the interval that starts at the last warm-up line covers the first iterations after the warm-up
+    steady = stamps[max(args.warmup_logs - 1, 0):]
     per_iter_wall = [(t1 - t0) / (n1 - n0) for (n0, t0), (n1, t1) in zip(steady, steady[1:])]
     return {"time": [t for _, t in logged[args.warmup_logs:]], "wall": per_iter_wall,
             "total": [wall / args.iters]}
@@ -410,16 +418,22 @@ def bench_monitoring(args: argparse.Namespace, work: Path) -> List[Figure]:
     make_toy_datasets(work / "toy", size=args.size, n_train=args.iters, n_test=1)
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     if not tensorboard:
-        print("monitoring: tensorboard is not installed; the monitored run goes without --use_tensorboard")
+        print("== note: tensorboard is not installed; the monitored run goes without --use_tensorboard")
+    on: Dict[str, List[float]] = {"time": [], "wall": [], "total": []}
+    off: Dict[str, List[float]] = {"time": [], "wall": [], "total": []}
     with VisdomServer(work / "visdom_env", VISDOM_ENV) as server:
         on_flags = ["--display_id", "1", "--display_server", "http://127.0.0.1", "--display_port", str(server.port),
                     "--display_env", VISDOM_ENV] + (["--use_tensorboard"] if tensorboard else [])
-        on = train_run(args, work, "monitor_on", on_flags)
+        for repeat in range(args.repeats):  # alternated, so that a slow spell of the machine hits both alike
+            for pooled, name, flags in ((on, "monitor_on", on_flags), (off, "monitor_off", ["--display_id", "0",
+                                                                                          "--no_html"])):
+                for key, values in train_run(args, work, f"{name}_{repeat}", flags).items():
+                    pooled[key] += values
         windows = server.window_count()
     if windows == 0:
-        raise SubprocessFailed("the monitored train.py run put no window on the Visdom server")
-    off = train_run(args, work, "monitor_off", ["--display_id", "0", "--no_html"])
-    common = {"ngf": args.ngf, "size": args.size, "iters": args.iters, "freq": args.freq, "device": args.device}
+        raise SubprocessFailed("the monitored train.py runs put no window on the Visdom server")
+    common = {"ngf": args.ngf, "size": args.size, "iters": args.iters, "freq": args.freq, "runs": args.repeats,
+              "device": args.device}
     on_details = dict(common, visdom_windows=windows, html=True, tensorboard=tensorboard)
     off_details = dict(common, visdom=False, html=False, tensorboard=False)
     figures = []
@@ -491,6 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
     monitor.add_argument("--freq", type=positive, default=5,
                          help="--print_freq, --display_freq and --update_html_freq")
     monitor.add_argument("--warmup_logs", type=non_negative, default=1, help="first loss lines left out")
+    monitor.add_argument("--repeats", type=positive, default=1,
+                         help="pairs of runs (monitored, then not), alternated; their samples are pooled")
 
     sub.add_parser("all", parents=[common], formatter_class=fmt, help="the three benchmarks with their defaults")
     return parser
@@ -506,10 +522,10 @@ def check(args: argparse.Namespace) -> None:
     if args.command == "inference" and not args.no_e2e and 1 in args.batch_sizes and args.e2e_images < 5:
         raise UserError(f"argument --e2e_images: test.py reports every 5th image at batch size 1, so at least 5 "
                         f"are needed to time an interval, got {args.e2e_images}")
-    if args.command == "monitoring" and args.iters // args.freq < args.warmup_logs + 2:
+    if args.command == "monitoring" and args.iters // args.freq < min_loss_lines(args.warmup_logs):
         raise UserError(f"argument --iters: {args.iters} iterations give {args.iters // args.freq} loss lines at "
-                        f"--freq {args.freq}; need at least {args.warmup_logs + 2} (--warmup_logs "
-                        f"{args.warmup_logs} + 2) to time an interval")
+                        f"--freq {args.freq}; need at least {min_loss_lines(args.warmup_logs)} with --warmup_logs "
+                        f"{args.warmup_logs} to time an interval")
 
 
 def run_benchmark(args: argparse.Namespace) -> List[Figure]:

@@ -63,6 +63,7 @@ def test_test_inherits_architecture_from_training_run(unaligned_root: Path, tmp_
     (["--gpu_ids", "x"], "--gpu_ids"),
     (["--direction", "AtoC"], "--direction"),
     (["--batch_size", "0"], "--batch_size"),
+    (["--model", "pix2pix", "--load_size", "200", "--crop_size", "200"], "--crop_size"),
 ])
 def test_bad_values_exit_with_one_line(unaligned_root: Path, tmp_path: Path, args, needle) -> None:
     proc = run_script("train.py", ["--dataroot", str(unaligned_root), "--checkpoints_dir", str(tmp_path), *args],
