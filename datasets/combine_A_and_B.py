@@ -17,7 +17,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from util.cli import run_cli, setup_logging  # noqa: E402
-from util.dataset_tools import join_pair, list_images, names_list, pair_by_stem, run_jobs  # noqa: E402
+from util.dataset_tools import list_images, names_list, pair_by_stem, write_pairs  # noqa: E402
 from util.errors import UserError  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -64,13 +64,7 @@ def combine(fold_a: Path, fold_b: Path, fold_ab: Path, num_imgs: int = 1000000, 
             logger.warning("%s: no %s in --fold_B; split skipped", split, fold_b / split)
             continue
         jobs, skipped = plan_split(fold_a / split, fold_b / split, fold_ab / split, num_imgs, use_ab)
-        problems = run_jobs(join_pair, jobs, parallel, label=split)
-        for problem in filter(None, problems):
-            logger.warning("%s: skipped: %s", split, problem)
-        made = sum(problem is None for problem in problems)
-        skipped += len(problems) - made
-        written += made
-        print(f"{split}: wrote {made} image(s) to {fold_ab / split}" + (f", skipped {skipped}" if skipped else ""))
+        written += write_pairs(jobs, skipped, fold_ab / split, split, parallel)
     if not written:
         raise UserError(f"no A|B image could be made from {fold_a} and {fold_b}")
     return written

@@ -17,7 +17,7 @@ from typing import List, Optional, Sequence, Tuple
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from util.cli import run_cli, setup_logging  # noqa: E402
-from util.dataset_tools import join_pair, list_images, names_list, pair_by_stem, run_jobs  # noqa: E402
+from util.dataset_tools import list_images, names_list, pair_by_stem, write_pairs  # noqa: E402
 from util.errors import UserError  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -57,13 +57,7 @@ def make_aligned(dataset: Path, parallel: bool = True) -> int:
     written = 0
     for split in splits:
         jobs, skipped = plan_split(dataset / f"{split}A", dataset / f"{split}B", dataset / split)
-        problems = run_jobs(join_pair, jobs, parallel, label=split)
-        for problem in filter(None, problems):
-            logger.warning("%s: skipped: %s", split, problem)
-        made = sum(problem is None for problem in problems)
-        written += made
-        skipped += len(problems) - made
-        print(f"{split}: wrote {made} image(s) to {dataset / split}" + (f", skipped {skipped}" if skipped else ""))
+        written += write_pairs(jobs, skipped, dataset / split, split, parallel)
     if not written:
         raise UserError(f"no A|B image could be made in {dataset}")
     return written

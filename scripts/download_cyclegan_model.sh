@@ -11,9 +11,4 @@
 #   PYTHON  interpreter to use (default: python, else python3)
 # A broken-off download stays as a .part file and is resumed by running the command again.
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-if [ -z "${PYTHON:-}" ]; then
-  if command -v python >/dev/null 2>&1; then PYTHON=python; else PYTHON=python3; fi
-fi
-exec "$PYTHON" -c 'import sys; sys.path.insert(0, sys.argv.pop(1)); from util.download import cli; cli()' \
-  "$root" cyclegan-model "$@"
+exec bash "$(dirname "${BASH_SOURCE[0]}")/../util/download.sh" cyclegan-model "$@"

@@ -132,3 +132,15 @@ def names_list(paths: Sequence[Path], limit: int = 20) -> str:
     """``a.jpg, b.jpg and 3 more`` for reports."""
     shown = ", ".join(p.name for p in paths[:limit])
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
+
+
+def write_pairs(jobs: Sequence[Tuple[Path, Path, Path]], skipped: int, out_dir: Path, split: str,
+                parallel: bool = True) -> int:
+    """Join every planned (A, B, out) pair of one split, log each one skipped and why; return how many were written."""
+    problems = run_jobs(join_pair, jobs, parallel, label=split)
+    for problem in filter(None, problems):
+        logger.warning("%s: skipped: %s", split, problem)
+    made = sum(problem is None for problem in problems)
+    skipped += len(problems) - made
+    print(f"{split}: wrote {made} image(s) to {out_dir}" + (f", skipped {skipped}" if skipped else ""))
+    return made
