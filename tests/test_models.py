@@ -50,7 +50,8 @@ def test_model_api_names(unaligned_root: Path, aligned_root: Path, tmp_path: Pat
     assert cyc.visual_names == ["real_A", "fake_B", "rec_A", "idt_B", "real_B", "fake_A", "rec_B", "idt_A"]
     assert cyc.model_names == ["G_A", "G_B", "D_A", "D_B"]
     p2p = create_model(TrainOptions().parse(["--dataroot", str(aligned_root), "--model", "pix2pix",
-                                             "--netG", "unet_128", *base], save=False))
+                                             "--netG", "unet_128", *base, "--load_size", "128", "--crop_size", "128"],
+                                            save=False))
     assert p2p.loss_names == ["G_GAN", "G_L1", "D_real", "D_fake"] and p2p.model_names == ["G", "D"]
     assert p2p.netD.model[0].in_channels == 6  # conditional D sees A and B stacked
     tst = create_model(TestOptions().parse(["--dataroot", str(unaligned_root / "testA"), "--model_suffix", "_A",
