@@ -68,6 +68,7 @@ from options.test_options import TestOptions  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
 from util.cli import run_cli  # noqa: E402
 from util.errors import UserError  # noqa: E402
+from util.process import stop_process  # noqa: E402
 from util.fileio import atomic_write_text  # noqa: E402
 
 logger = logging.getLogger("benchmark")
@@ -249,13 +250,7 @@ class VisdomServer:
                                f"{SERVER_START_SECONDS:.0f} s")
 
     def __exit__(self, *exc: Any) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
     def window_count(self) -> int:
         """How many windows the server holds in its env: proof that the run really talked to it."""

@@ -15,6 +15,8 @@ import pytest
 import requests
 from PIL import Image
 
+from util.process import stop_process
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 FIXTURES = SHARED / "fixtures" / "official"
@@ -119,9 +121,7 @@ class VisdomServer:
         raise AssertionError("the Visdom server did not answer within 60 s")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
+        stop_process(self.proc)
 
     @property
     def url(self) -> str:
