@@ -147,3 +147,18 @@ PAGE_REPORT_JS = """({
 def page_report(browser: HeadlessChromium) -> Dict[str, Any]:
     """What a page shows: its images (loaded or not), h3 headers, loss-plot lines, refresh, summary, links."""
     return browser.evaluate(PAGE_REPORT_JS)
+
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+
+
+def capture_page(page: Path, screenshot: str) -> Dict[str, Any]:
+    """Open a local page in headless Chromium, keep a screenshot in test-artifacts/, return its page_report
+    (plus ``image_tables``, the number of image rows)."""
+    with HeadlessChromium() as browser:
+        browser.open(page.as_uri())
+        report = page_report(browser)
+        report["image_tables"] = browser.evaluate("document.querySelectorAll('table.images').length")
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.screenshot(ARTIFACTS / screenshot)
+    return report

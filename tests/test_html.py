@@ -8,13 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.browser import CHROMIUM, HeadlessChromium, page_report
+from tests.browser import ARTIFACTS, CHROMIUM, capture_page
 from util.html import HTML
 from util.loss_plot import loss_curves_svg, nice_ticks
 from util.visualizer import save_images
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
 LABELS = ["real_A", "fake_B", "rec_A"]
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)")
 
@@ -85,11 +83,7 @@ def test_results_page_in_chromium(tmp_path):
     save_images(page, batch(1), "/data/x/third.png", aspect_ratio=1.5, width=96)
     page.set_summary(OrderedDict(model="cycle_gan", epoch="latest", images=3))
     page.save()
-    with HeadlessChromium() as browser:
-        browser.open((web_dir / "index.html").as_uri())
-        report = page_report(browser)
-        ARTIFACTS.mkdir(exist_ok=True)
-        browser.screenshot(ARTIFACTS / "results_page.png")
+    report = capture_page(web_dir / "index.html", "results_page.png")
     stems = ["horse 1", "zebra", "third"]
     assert report["headers"] == stems                          # one titled row per input image
     assert [im["src"] for im in report["images"]] == [f"images/{s}_{label}.png" for s in stems for label in LABELS]

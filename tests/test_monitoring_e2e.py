@@ -24,10 +24,9 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.browser import CHROMIUM, HeadlessChromium, page_report
+from tests.browser import ARTIFACTS, CHROMIUM, capture_page
 from tests.conftest import ROOT, TINY_TEST, VisdomServer, free_port, make_unaligned, run_script
 
-ARTIFACTS = ROOT / "test-artifacts"
 NAME = "e2e"
 DISPLAY_ID = 3                     # not the default, so a hard-coded window id shows
 DISPLAY_ENV = "e2e_env"
@@ -242,11 +241,7 @@ def test_no_server_one_warning_with_the_fix_and_no_slowdown(dataroot, tmp_path):
 @needs_chromium
 def test_training_page_in_chromium(watched_run):
     index = watched_run.run_dir / "web" / "index.html"
-    with HeadlessChromium() as browser:
-        browser.open(index.as_uri())
-        report = page_report(browser)
-        ARTIFACTS.mkdir(exist_ok=True)
-        browser.screenshot(ARTIFACTS / "e2e_training_page.png")
+    report = capture_page(index, "e2e_training_page.png")
     assert report["images"] and all(im["ok"] for im in report["images"]), report["images"]
     on_disk = sorted(p.name for p in (watched_run.run_dir / "web" / "images").iterdir())
     assert sorted(im["src"] for im in report["images"]) == [f"images/{name}" for name in on_disk]
@@ -267,12 +262,8 @@ def test_results_page_in_chromium(watched_run, tmp_path):
                            "--name", NAME, "--model", "cycle_gan", "--results_dir", str(results), *TINY_TEST,
                            "--load_size", "32"], env=watched_run.env, timeout=300)
     index = results / NAME / "test_latest" / "index.html"
-    with HeadlessChromium() as browser:
-        browser.open(index.as_uri())
-        report = page_report(browser)
-        rows = browser.evaluate("document.querySelectorAll('table.images').length")
-        ARTIFACTS.mkdir(exist_ok=True)
-        browser.screenshot(ARTIFACTS / "e2e_results_page.png")
+    report = capture_page(index, "e2e_results_page.png")
+    rows = report["image_tables"]
     stems = [f"a{i}" for i in range(N_IMAGES)]
     assert report["headers"] == stems and rows == N_IMAGES        # one titled row per input image
     assert all(im["ok"] and im["w"] == im["h"] == 32 for im in report["images"]), report["images"]

@@ -22,7 +22,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.browser import CHROMIUM, HeadlessChromium, page_report
+from tests.browser import ARTIFACTS, CHROMIUM, capture_page
 from tests.conftest import VisdomServer, free_port
 from util.errors import UserError
 from util.progress import EpochProgress
@@ -30,7 +30,6 @@ from util.util import save_image, tensor2im, tensor2ims
 from util.visualizer import Visualizer
 
 ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)")
 LOSS_NAMES = ["G_A", "D_A", "cycle_A"]
 LABELS = ["real_A", "fake_B", "rec_A"]
@@ -304,11 +303,7 @@ def test_training_page_in_chromium(tmp_path):
     index = tmp_path / "checkpoints" / "exp" / "web" / "index.html"
     assert '<meta content="30" http-equiv="refresh">' in index.read_text()  # refreshes while training runs
     vis.close()
-    with HeadlessChromium() as browser:
-        browser.open(index.as_uri())
-        report = page_report(browser)
-        ARTIFACTS.mkdir(exist_ok=True)
-        browser.screenshot(ARTIFACTS / "training_page.png")
+    report = capture_page(index, "training_page.png")
     assert report["images"] and all(im["ok"] for im in report["images"]), report["images"]
     assert [h for h in report["headers"] if h.startswith("epoch")] == ["epoch [3]", "epoch [1]"]  # newest first
     assert [im["src"] for im in report["images"]] == [f"images/epoch{e:03d}_{label}.png"
