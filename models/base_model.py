@@ -178,6 +178,7 @@ class BaseModel(ABC):
             "pools": {name: pool.state_dict() for name, pool in self.image_pools().items()},
             "metric": self.metric,
             "rng": get_rng_state(),
+            "threads": torch.get_num_threads(),
         }
 
     def load_training_state(self, prefix: str) -> Optional[Dict[str, Any]]:
@@ -203,6 +204,12 @@ class BaseModel(ABC):
                 pool.load_state_dict(state["pools"][name], self.device)
         self.metric = state.get("metric", 0.0)
         set_rng_state(state["rng"])
+        threads = state.get("threads")
+        if threads is not None and threads != torch.get_num_threads():
+            # CPU kernels split their sums by thread count, so the rounding (not the maths) changes
+            logger.warning("the run was saved with %d intra-op threads and resumes with %d: it continues correctly "
+                           "but not bitwise like an uninterrupted run (set OMP_NUM_THREADS=%d for that)",
+                           threads, torch.get_num_threads(), threads)
         logger.info("resumed the training state from %s", path)
         return state["counters"]
 

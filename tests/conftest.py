@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pytest
@@ -21,6 +21,14 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 FIXTURES = SHARED / "fixtures" / "official"
 SERVER_CODE = "import sys; sys.argv = ['visdom'] + sys.argv[1:]; from visdom.server.run_server import main; main()"
+
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def needs_fixture(path: Path, what: str = "reference fixture") -> pytest.MarkDecorator:
+    """Skip when ``path`` is absent, except in CI (``CI=true``), where the test runs and fails on the missing file."""
+    return pytest.mark.skipif(not path.exists() and not IN_CI, reason=f"{what} {path} is absent")
 
 
 def write_image(path: Path, size=(40, 40), seed: int = 0, mode: str = "RGB") -> Path:
@@ -72,13 +80,27 @@ def aligned_root(tmp_path: Path) -> Path:
     return make_aligned(tmp_path / "aligned")
 
 
+def script_command(script: str, args: List[str], env: Optional[dict] = None) -> Tuple[List[str], Dict[str, str]]:
+    """The command line and environment every test runs a script with.
+
+    One intra-op thread per script: tests run scripts one after another on small inputs, where more thrash; and
+    the number of threads changes float rounding, so two runs compared bitwise must use the same number.
+    """
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env or {})}
+    return [sys.executable, str(ROOT / script), *args], full_env
+
+
+def start_script(script: str, args: List[str], env: Optional[dict] = None, **popen: Any) -> subprocess.Popen:
+    """Start ``python ROOT/script args`` in the background, as ``run_script`` runs it."""
+    command, full_env = script_command(script, args, env)
+    return subprocess.Popen(command, cwd=ROOT, env=full_env, **popen)
+
+
 def run_script(script: str, args: List[str], cwd: Optional[Path] = None, check: bool = True,
                timeout: float = 600, env: Optional[dict] = None) -> subprocess.CompletedProcess:
     """Run ``python ROOT/script args`` as a user would; fail with its output when ``check`` and it fails."""
-    # one intra-op thread per script: tests run scripts one after another on small inputs, where more thrash
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env or {})}
-    proc = subprocess.run([sys.executable, str(ROOT / script), *args], cwd=cwd or ROOT, capture_output=True,
-                          text=True, timeout=timeout, env=full_env)
+    command, full_env = script_command(script, args, env)
+    proc = subprocess.run(command, cwd=cwd or ROOT, capture_output=True, text=True, timeout=timeout, env=full_env)
     if check and proc.returncode != 0:
         raise AssertionError(f"{script} {' '.join(args)} exited {proc.returncode}\n"
                              f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-4000:]}")

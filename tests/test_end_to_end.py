@@ -1,10 +1,8 @@
 """train.py and test.py as a user runs them, on tiny real image files: outputs, resume, stops and bad input."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,7 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import FIXTURES, ROOT, TINY, TINY_TEST, make_unaligned, run_script, write_image
+from tests.conftest import (FIXTURES, TINY, TINY_TEST, make_unaligned, needs_fixture, run_script, start_script,
+                            write_image)
 
 LEGACY = FIXTURES / "legacy"
 
@@ -73,7 +72,7 @@ def test_pix2pix_train_then_test(aligned_root: Path, tmp_path: Path) -> None:
     assert images == sorted(f"{i}_{v}.png" for i in range(3) for v in ("real_A", "fake_B", "real_B"))
 
 
-@pytest.mark.skipif(not LEGACY.exists(), reason=f"reference fixture {LEGACY} is absent")
+@needs_fixture(LEGACY)
 def test_legacy_pretrained_checkpoint_reproduces_reference_images(tmp_path: Path) -> None:
     results = tmp_path / "results"
     run_script("test.py", ["--dataroot", str(LEGACY / "images"), "--checkpoints_dir", str(LEGACY / "checkpoints"),
@@ -115,8 +114,8 @@ def test_sigterm_saves_and_resume_matches_uninterrupted(tmp_path: Path) -> None:
     args = ["--dataroot", str(dataroot), "--checkpoints_dir", str(tmp_path), *TINY, "--print_freq", "1",
             "--seed", "5", "--n_epochs", "1", "--n_epochs_decay", "1", "--pool_size", "3", "--display_freq", "100"]
     run_script("train.py", [*args, "--name", "full"])
-    proc = subprocess.Popen([sys.executable, str(ROOT / "train.py"), *args, "--name", "cut"], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = start_script("train.py", [*args, "--name", "cut"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                        text=True)
     log = tmp_path / "cut" / "loss_log.txt"
     deadline = time.time() + 120
     while time.time() < deadline:  # stop it in the middle of epoch 2

@@ -13,12 +13,12 @@ from models import create_model, networks
 from models.inference import (GeneratorSpec, Translator, crop_to, generator_multiple, pad_to_multiple,
                               resolve_run_checkpoint, translate_tensor, translate_tiled)
 from options.test_options import TestOptions
-from tests.conftest import FIXTURES, TINY, TINY_TEST, make_unaligned, run_script, write_image
+from tests.conftest import FIXTURES, TINY, TINY_TEST, make_unaligned, needs_fixture, run_script, write_image
 from util.errors import UserError
 
 LEGACY = FIXTURES / "legacy"
 LEGACY_CKPT = LEGACY / "checkpoints" / "resnet_in" / "latest_net_G.pth"
-needs_legacy = pytest.mark.skipif(not LEGACY_CKPT.is_file(), reason=f"reference fixture {LEGACY_CKPT} is absent")
+needs_legacy = needs_fixture(LEGACY_CKPT)
 
 
 def generator(netG: str, norm: str = "instance", init_type: str = "normal", gain: float = 0.02) -> nn.Module:

@@ -17,17 +17,22 @@ from models import networks
 from models.networks import CheckpointMismatchError
 from util.errors import UserError
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-FIXTURES = SHARED / "fixtures" / "official"
+from tests.conftest import FIXTURES, IN_CI, SHARED
+
 NETWORK_FIXTURES = sorted((FIXTURES / "networks").glob("*.pt"))
 LEGACY_G = FIXTURES / "legacy" / "checkpoints" / "resnet_in" / "latest_net_G.pth"
 KEY_LISTING = SHARED / "spec" / "official_state_dict_keys.txt"
 
 
 def need(path: Path) -> Path:
+    """The fixture at ``path``; skipped when absent, except in CI, where a missing fixture fails."""
     if not path.exists():
-        pytest.skip(f"reference fixture {path} is absent")
+        (pytest.fail if IN_CI else pytest.skip)(f"reference fixture {path} is absent")
     return path
+
+
+def test_reference_network_fixtures_are_there() -> None:
+    assert NETWORK_FIXTURES or not IN_CI, f"no reference network fixtures under {FIXTURES / 'networks'}"
 
 
 def small_G(netG: str = "resnet_9blocks", norm: str = "instance", ngf: int = 8, dropout: bool = False,
@@ -47,7 +52,6 @@ def mismatch_message(net: nn.Module, state_dict: Dict[str, torch.Tensor], hints:
 # --------------------------------------------------------------------------- reference fixtures
 
 
-@pytest.mark.skipif(not NETWORK_FIXTURES, reason=f"no reference network fixtures under {FIXTURES / 'networks'}")
 @pytest.mark.parametrize("path", NETWORK_FIXTURES, ids=lambda p: p.stem)
 def test_reference_fixture_loads_strictly_and_reproduces_output(path: Path) -> None:
     fixture = torch.load(path, weights_only=True)

@@ -227,11 +227,9 @@ def test_a_terminal_gets_a_progress_bar_with_the_losses(tmp_path):
 def test_no_visdom_server_gives_one_warning_and_training_goes_on(tmp_path, caplog):
     caplog.set_level(logging.INFO)
     port = free_port()                                        # nothing listens there
-    start = time.monotonic()
     vis = Visualizer(make_opt(tmp_path, display_id=1, display_port=port), interactive=False)
     fake_training(vis, [1, 2, 3], iters_per_epoch=5)
     vis.close()
-    assert time.monotonic() - start < 10
     warnings = visdom_warnings(caplog)
     assert len(warnings) == 1, warnings
     assert f"'-port','{port}'" in warnings[0] and "run_server import main" in warnings[0]
@@ -278,9 +276,7 @@ def test_visdom_server_lost_then_back(tmp_path, visdom_server, caplog):
     assert len(visdom_server.windows(env)["1"]["content"]["data"][0]["x"]) == 2
 
     visdom_server.stop()
-    start = time.monotonic()
     xs += fake_training(vis, [2], iters_per_epoch=4)           # training goes on while the server is down
-    assert time.monotonic() - start < 5
     warnings = visdom_warnings(caplog)
     assert len(warnings) == 1 and "lost the connection" in warnings[0]
 
