@@ -24,10 +24,6 @@ logger = logging.getLogger("test")
 def main() -> None:
     opt = TestOptions().parse()
     setup_logging(opt.verbose)
-    # test-time settings of the reference: fixed order, no augmentation, no Visdom
-    opt.serial_batches = True
-    opt.no_flip = True
-    opt.display_id = -1
     dataset = create_dataset(opt)
     model = create_model(opt)
     model.setup(opt)

@@ -10,15 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from util.cli import run_cli, setup_logging  # noqa: E402
-from util.dataset_tools import list_images, names_list, pair_by_stem, write_pairs  # noqa: E402
-from util.errors import UserError  # noqa: E402
+from util.cli import run_cli, setup_logging
+from util.dataset_tools import list_images, names_list, pair_by_stem, write_pairs
+from util.errors import UserError
 
 logger = logging.getLogger(__name__)
 

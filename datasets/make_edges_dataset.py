@@ -15,20 +15,17 @@ import argparse
 import logging
 import math
 import random
-import sys
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from PIL import Image
 
-from PIL import Image  # noqa: E402
-
-from data.image_folder import load_image, make_dataset  # noqa: E402
-from util.cli import run_cli, setup_logging  # noqa: E402
-from util.dataset_tools import names_list, run_jobs, save_image, side_by_side  # noqa: E402
-from util.errors import ImageReadError, UserError  # noqa: E402
+from data.image_folder import load_image, make_dataset
+from util.cli import run_cli, setup_logging
+from util.dataset_tools import names_list, run_jobs, save_image, side_by_side
+from util.errors import ImageReadError, UserError
 
 logger = logging.getLogger(__name__)
 

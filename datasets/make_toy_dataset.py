@@ -19,20 +19,17 @@ import argparse
 import colorsys
 import math
 import re
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from PIL import Image, ImageDraw
 
-from PIL import Image, ImageDraw  # noqa: E402
-
-from util.cli import run_cli, setup_logging  # noqa: E402
-from util.dataset_tools import save_image, side_by_side  # noqa: E402
-from util.errors import UserError  # noqa: E402
+from util.cli import run_cli, setup_logging
+from util.dataset_tools import save_image, side_by_side
+from util.errors import UserError
 
 KINDS = ("circle", "square", "triangle")
 # One random stream per folder, so that changing --n_train leaves the test images unchanged.

@@ -18,18 +18,15 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from PIL import Image
 
-from PIL import Image  # noqa: E402
-
-from data.image_folder import load_image  # noqa: E402
-from util.cli import run_cli, setup_logging  # noqa: E402
-from util.dataset_tools import names_list, run_jobs, save_image, side_by_side  # noqa: E402
-from util.errors import ImageReadError, UserError  # noqa: E402
+from data.image_folder import load_image
+from util.cli import run_cli, setup_logging
+from util.dataset_tools import names_list, run_jobs, save_image, side_by_side
+from util.errors import ImageReadError, UserError
 
 logger = logging.getLogger(__name__)
 

@@ -175,6 +175,7 @@ class BaseModel(ABC):
             "counters": dict(counters),
             "optimizers": [o.state_dict() for o in self.optimizers],
             "schedulers": [s.state_dict() for s in self.schedulers],
+            "schedule": networks.schedule_flags(self.opt),
             "pools": {name: pool.state_dict() for name, pool in self.image_pools().items()},
             "metric": self.metric,
             "rng": get_rng_state(),
@@ -197,8 +198,15 @@ class BaseModel(ABC):
             raise UserError(f"training state {path} does not fit this model's optimizers/schedulers")
         for optimizer, saved in zip(self.optimizers, state["optimizers"]):
             optimizer.load_state_dict(saved)
+        saved_schedule = state.get("schedule", networks.schedule_flags(self.opt))
+        same_schedule = saved_schedule == networks.schedule_flags(self.opt)
         for scheduler, saved in zip(self.schedulers, state["schedulers"]):
-            scheduler.load_state_dict(saved)
+            networks.resume_scheduler(scheduler, saved, self.opt.lr, same_schedule)
+        if not same_schedule:
+            changed = ", ".join(f"--{k} {saved_schedule.get(k)} -> {v}" for k, v in
+                                networks.schedule_flags(self.opt).items() if saved_schedule.get(k) != v)
+            logger.info("the learning-rate schedule changed (%s): continuing at lr %.7g", changed,
+                        self.get_learning_rate())
         for name, pool in self.image_pools().items():
             if name in state["pools"]:
                 pool.load_state_dict(state["pools"][name], self.device)

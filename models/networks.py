@@ -273,6 +273,38 @@ def get_scheduler(optimizer: torch.optim.Optimizer, opt: Any) -> Any:
                     f"choose one of {_choices(LR_POLICY_CHOICES)}")
 
 
+def schedule_flags(opt: Any) -> Dict[str, Any]:
+    """The flags that shape the learning-rate schedule, saved with the training state to notice a change."""
+    return {k: getattr(opt, k) for k in ("lr", "lr_policy", "n_epochs", "n_epochs_decay", "lr_decay_iters",
+                                         "epoch_count")}
+
+
+def resume_scheduler(scheduler: Any, saved: Dict[str, Any], lr: float, same_flags: bool) -> None:
+    """Restore a saved scheduler; when the schedule flags changed, continue under the flags given now.
+
+    With the same flags the saved state is loaded as it is (bitwise like an uninterrupted run). Otherwise only
+    the number of epochs done is taken from the save and the rate is computed from the new schedule, as a
+    straight run with the new flags has it at that epoch (the plateau policy keeps its saved state: its rate
+    depends on the metric's history, not on the flags).
+    """
+    if same_flags or isinstance(scheduler, lr_scheduler.ReduceLROnPlateau):
+        scheduler.load_state_dict(saved)
+        return
+    epochs_done = saved["last_epoch"]
+    groups = scheduler.optimizer.param_groups
+    for group in groups:
+        group["initial_lr"] = lr
+    scheduler.base_lrs = [lr] * len(groups)
+    scheduler.last_epoch = epochs_done
+    if isinstance(scheduler, lr_scheduler.LambdaLR):
+        rates = [lr * rule(epochs_done) for rule in scheduler.lr_lambdas]
+    else:
+        rates = scheduler._get_closed_form_lr()
+    for group, rate in zip(groups, rates):
+        group["lr"] = rate
+    scheduler._last_lr = [group["lr"] for group in groups]
+
+
 ###############################################################################
 # Generators
 ###############################################################################

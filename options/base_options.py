@@ -111,7 +111,9 @@ class BaseOptions:
     # ------------------------------------------------------------------ parsing
     def make_parser(self) -> argparse.ArgumentParser:
         prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "train.py"
-        parser = OptionParser(prog=prog, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        # no prefix matching: an abbreviated flag (--no_drop) would set a value that explicit_flags() cannot see,
+        # so test.py would overwrite it from train_opt.txt
+        parser = OptionParser(prog=prog, formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
         return self.initialize(parser)
 
     def gather_options(self, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:

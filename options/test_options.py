@@ -35,6 +35,11 @@ class TestOptions(BaseOptions):
     def complete(self, opt: argparse.Namespace, argv: Optional[Sequence[str]]) -> None:
         if opt.load_size is None:
             opt.load_size = opt.crop_size
+        # the reference's test-time settings (fixed order, no augmentation, no Visdom), set here so that
+        # test_opt.txt records what ran
+        opt.serial_batches = True
+        opt.no_flip = True
+        opt.display_id = -1
         self.inherit_training_options(opt, argv)
 
     def inherit_training_options(self, opt: argparse.Namespace, argv: Optional[Sequence[str]]) -> None:

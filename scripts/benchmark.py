@@ -57,19 +57,17 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-import torch  # noqa: E402
-
-from data import create_dataset  # noqa: E402
-from models import create_model  # noqa: E402
-from options.base_options import OptionParser  # noqa: E402
-from options.test_options import TestOptions  # noqa: E402
-from options.train_options import TrainOptions  # noqa: E402
-from util.cli import run_cli  # noqa: E402
-from util.errors import UserError  # noqa: E402
-from util.process import stop_process  # noqa: E402
-from util.fileio import atomic_write_text  # noqa: E402
+from data import create_dataset
+from models import create_model
+from options.base_options import OptionParser
+from options.test_options import TestOptions
+from options.train_options import TrainOptions
+from util.cli import run_cli
+from util.errors import UserError
+from util.process import stop_process
+from util.fileio import atomic_write_text
 
 logger = logging.getLogger("benchmark")
 

@@ -15,18 +15,15 @@ import argparse
 import os
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import data  # noqa: E402
-from data.base_dataset import ImageTooSmallError, output_size  # noqa: E402
-from data.image_folder import load_image  # noqa: E402
-from options.base_options import DIRECTION_CHOICES, OptionParser, PREPROCESS_CHOICES  # noqa: E402
-from util.cli import run_cli, setup_logging  # noqa: E402
-from util.dataset_tools import run_jobs  # noqa: E402
-from util.errors import ImageReadError, UserError  # noqa: E402
+import data
+from data.base_dataset import ImageTooSmallError, output_size
+from data.image_folder import load_image
+from options.base_options import DIRECTION_CHOICES, OptionParser, PREPROCESS_CHOICES
+from util.cli import run_cli, setup_logging
+from util.dataset_tools import run_jobs
+from util.errors import ImageReadError, UserError
 
 MAX_LINES_PER_KIND = 20
 HIGH_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}

@@ -38,13 +38,11 @@ import numpy as np
 import torch
 from torch import nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from models.inference import (GeneratorSpec, add_architecture_flags, load_generator,  # noqa: E402
+from models.inference import (GeneratorSpec, add_architecture_flags, load_generator,
                               read_run_architecture, resolve_run_checkpoint, run_directory)
-from util.cli import run_cli, setup_logging  # noqa: E402
-from util.errors import UserError  # noqa: E402
-from util.fileio import atomic_write  # noqa: E402
+from util.cli import run_cli, setup_logging
+from util.errors import UserError
+from util.fileio import atomic_write
 
 FORMATS = ("torchscript", "onnx")
 DEFAULT_OPSET = 18

@@ -11,14 +11,16 @@ if [ ! -x .venv/bin/python ]; then
 fi
 files=(requirements.txt)
 [ "${1:-}" = "--dev" ] && files+=(requirements-dev.txt)
-stamp=".venv/.installed-$(cat "${files[@]}" | sha256sum | cut -c1-16)"
+stamp=".venv/.installed-$(cat "${files[@]}" pyproject.toml | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
   # visdom only ships as source and its build needs pkg_resources, gone from setuptools >= 81
   constraint=$(mktemp)
   echo 'setuptools<81' > "$constraint"
   args=()
   for f in "${files[@]}"; do args+=(-r "$f"); done
-  .venv/bin/python -m pip install -q --build-constraint "$constraint" "${args[@]}"
+  # the project itself, editable (compat mode puts the checkout on sys.path, so new packages need no reinstall)
+  .venv/bin/python -m pip install -q --build-constraint "$constraint" "${args[@]}" \
+    -e . --config-settings editable_mode=compat
   rm -f "$constraint"
   touch "$stamp"
 fi

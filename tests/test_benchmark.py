@@ -1,10 +1,9 @@
 """scripts/benchmark.py at tiny settings: each subcommand runs for real and prints positive figures in its format."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Dict, Tuple
@@ -12,7 +11,7 @@ from typing import Dict, Tuple
 import pytest
 import torch
 
-from tests.conftest import ROOT, run_script
+from tests.conftest import run_script
 from util.errors import UserError
 
 SCRIPT = "scripts/benchmark.py"
@@ -79,12 +78,7 @@ def test_monitoring_compares_visdom_html_tensorboard_with_all_off() -> None:
 
 
 def load_benchmark() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("benchmark", ROOT / SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module("scripts.benchmark")
 
 
 def test_bad_flags_are_named_before_any_work(capsys: pytest.CaptureFixture) -> None:

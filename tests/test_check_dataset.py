@@ -1,23 +1,20 @@
 """scripts/check_dataset.py on tiny real datasets: a good one passes, each kind of problem is named."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from pathlib import Path
 from typing import Any, List, Tuple
 
 import pytest
 from PIL import Image
 
-from tests.conftest import ROOT, make_aligned, make_unaligned, run_script, write_image
+from tests.conftest import make_aligned, make_unaligned, run_script, write_image
 from util.errors import UserError
 
 
 @pytest.fixture(scope="module")
 def check_dataset() -> Any:
-    spec = importlib.util.spec_from_file_location("check_dataset", ROOT / "scripts" / "check_dataset.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return importlib.import_module("scripts.check_dataset")
 
 
 def run(module: Any, capsys: pytest.CaptureFixture, *argv: str) -> Tuple[int, List[str]]:

@@ -3,7 +3,7 @@ and the toy dataset generator."""
 from __future__ import annotations
 
 import argparse
-import importlib.util
+import importlib
 import logging
 import pickle
 import random
@@ -21,7 +21,7 @@ from data import base_dataset
 from data.base_dataset import (ImageTooSmallError, ScaleWidth, get_params, get_transform, output_size,
                                pre_crop_size)
 from data.image_folder import IMG_EXTENSIONS, is_image_file, load_image, make_dataset
-from tests.conftest import ROOT, make_aligned, make_unaligned, run_script, write_image
+from tests.conftest import make_aligned, make_unaligned, run_script, write_image
 from util.cli import user_error_line
 from util.errors import ImageReadError, UserError
 
@@ -429,10 +429,7 @@ def test_sampler_replaces_shuffle_and_receives_the_epoch(tmp_path: Path) -> None
 # ---------------------------------------------------------------- the toy dataset
 
 def _load_toy_module() -> Any:
-    spec = importlib.util.spec_from_file_location("make_toy_dataset", ROOT / "datasets" / "make_toy_dataset.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
+    return importlib.import_module("datasets.make_toy_dataset")
 
 
 def _folder_bytes(root: Path) -> Dict[str, bytes]:

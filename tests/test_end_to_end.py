@@ -103,6 +103,16 @@ def test_resume_after_epoch_is_bitwise_identical(unaligned_root: Path, tmp_path:
         assert_same_weights(first_part, weights(tmp_path / "split"))
 
 
+def test_resume_follows_the_schedule_flags_given_now(unaligned_root: Path, tmp_path: Path) -> None:
+    common = ["--seed", "4", "--pool_size", "0"]
+    schedule = ["--n_epochs", "2", "--n_epochs_decay", "2"]
+    train(unaligned_root, tmp_path, "straight", *common, *schedule)
+    train(unaligned_root, tmp_path, "extended", *common, "--n_epochs", "1", "--n_epochs_decay", "0")
+    proc = train(unaligned_root, tmp_path, "extended", *common, *schedule, "--continue_train")
+    assert "the learning-rate schedule changed" in proc.stdout and "continuing at lr 0.0002" in proc.stdout
+    assert_same_weights(weights(tmp_path / "straight"), weights(tmp_path / "extended"))
+
+
 def test_seeded_runs_repeat(unaligned_root: Path, tmp_path: Path) -> None:
     for name in ("a", "b"):
         train(unaligned_root, tmp_path, name, "--seed", "7", "--n_epochs", "1", "--n_epochs_decay", "0")

@@ -12,12 +12,10 @@ import torch
 
 from models import networks
 from options.train_options import TrainOptions
-from tests.conftest import ROOT, TINY, run_script, write_image
+from tests.conftest import TINY, run_script, write_image
 from util.errors import UserError
 
-_spec = importlib.util.spec_from_file_location("export_script", ROOT / "scripts" / "export.py")
-export = sys.modules[_spec.name] = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(export)
+from scripts import export
 
 HAVE_ONNX = all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 needs_onnx = pytest.mark.skipif(not HAVE_ONNX, reason="optional packages onnx / onnxruntime are not installed")

@@ -7,7 +7,7 @@ from collections import OrderedDict
 import pytest
 import torch
 
-from tests.browser import ARTIFACTS, CHROMIUM, capture_page
+from tests.browser import CHROMIUM, capture_page
 from util.html import HTML
 from util.loss_plot import loss_curves_svg, nice_ticks
 from util.visualizer import save_images

@@ -95,3 +95,17 @@ def test_default_gpu_falls_back_to_cpu_with_warning(unaligned_root: Path, tmp_pa
     opts = TrainOptions()
     opt = opts.parse(["--dataroot", str(unaligned_root), "--checkpoints_dir", str(tmp_path)], save=False)
     assert opt.gpu_ids == [] and opt.device.type == "cpu"
+
+
+def test_abbreviated_flags_are_refused(unaligned_root: Path, tmp_path: Path) -> None:
+    proc = run_script("train.py", ["--dataroot", str(unaligned_root), "--checkpoints_dir", str(tmp_path),
+                                   *TINY, "--no_drop"], check=False)
+    assert proc.returncode == 2 and "unrecognized arguments: --no_drop" in proc.stderr
+    assert not (tmp_path / "experiment_name").exists()
+
+
+def test_test_opt_txt_records_the_test_time_settings(unaligned_root: Path, tmp_path: Path) -> None:
+    TestOptions().parse(["--dataroot", str(unaligned_root / "testA"), "--checkpoints_dir", str(tmp_path),
+                         "--results_dir", str(tmp_path), "--name", "run"])
+    saved = (tmp_path / "run" / "test_opt.txt").read_text()
+    assert "serial_batches: True" in saved and "no_flip: True" in saved

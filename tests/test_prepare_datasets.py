@@ -1,23 +1,20 @@
 """The dataset-preparation scripts in datasets/, run as subprocesses on tiny real image folders."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, JpegImagePlugin
 
-from tests.conftest import ROOT, run_script, write_image
+from tests.conftest import run_script, write_image
 from util.errors import UserError
 
 
 def load_script(name: str):
     """Import datasets/NAME.py in-process, for the quick error cases (a subprocess pays torch's import)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "datasets" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return importlib.import_module(f"datasets.{name}")
 
 
 def pixels(path: Path) -> np.ndarray:
