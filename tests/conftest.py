@@ -1,6 +1,7 @@
 """Shared test helpers: tiny real image datasets, running the real command-line scripts, a real Visdom server."""
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import socket
@@ -24,6 +25,21 @@ SERVER_CODE = "import sys; sys.argv = ['visdom'] + sys.argv[1:]; from visdom.ser
 
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+# A test that starts a Python process (torch's import alone takes seconds), a server or a browser is slow; so is
+# one marked by hand. `pytest -m "not slow"` runs the rest, the fast unit tests, in seconds.
+SLOW_CALLS = ("run_script(", "start_script(", "capture_page(", "visdom_server", "VisdomServer(", "watched_run")
+
+
+def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
+    for item in items:
+        function = getattr(item, "function", None)
+        try:
+            source = inspect.getsource(function) if function is not None else ""
+        except (OSError, TypeError):
+            source = ""
+        if any(call in source for call in SLOW_CALLS):
+            item.add_marker(pytest.mark.slow)
 
 
 def needs_fixture(path: Path, what: str = "reference fixture") -> pytest.MarkDecorator:

@@ -299,6 +299,7 @@ def test_http_404_is_a_clear_error(server, tmp_path):
     assert leftovers(tmp_path / "checkpoints") == []
 
 
+@pytest.mark.slow
 def test_cyclegan_model_is_saved_where_test_py_finds_it(server, tmp_path):
     server.files["/cyclegan/pretrained_models/zebra2horse.pth"] = state_dict_bytes()
     proc = run("scripts/download_cyclegan_model.sh", ["zebra2horse"], server, tmp_path)
@@ -312,6 +313,7 @@ def test_cyclegan_model_is_saved_where_test_py_finds_it(server, tmp_path):
             "--no_dropout\n") in proc.stdout  # run from tmp_path, whose checkpoints/ test.py reads by default
 
 
+@pytest.mark.slow
 def test_pix2pix_model_command_and_unloadable_file(server, tmp_path):
     server.files["/pix2pix/models-pytorch/facades_label2photo.pth"] = state_dict_bytes()
     checkpoints = tmp_path / "checkpoints"

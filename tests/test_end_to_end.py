@@ -15,6 +15,7 @@ from tests.conftest import (FIXTURES, TINY, TINY_TEST, make_unaligned, needs_fix
                             write_image)
 
 LEGACY = FIXTURES / "legacy"
+pytestmark = pytest.mark.slow  # every test here runs train.py or test.py
 
 
 def train(dataroot: Path, ckpt: Path, name: str, *extra: str, check: bool = True):

@@ -37,6 +37,7 @@ def save_generator(path: Path, netG: str, norm: str, dropout: bool = False) -> t
     return net.eval()
 
 
+@pytest.mark.slow
 @needs_onnx
 @pytest.mark.parametrize("netG", list(KINDS))
 def test_export_parity(netG: str, tmp_path: Path) -> None:
@@ -98,6 +99,7 @@ def test_export_cli_from_run(tmp_path: Path) -> None:
     assert not (tmp_path / "bad").exists()
 
 
+@pytest.mark.slow
 @needs_onnx
 def test_parity_failure_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture,
                                 monkeypatch: pytest.MonkeyPatch) -> None:
@@ -110,6 +112,7 @@ def test_parity_failure_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture,
     assert "parity check failed: onnx differs from PyTorch" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_missing_onnx_packages_name_the_pip_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ckpt = tmp_path / "g.pth"
     save_generator(ckpt, "resnet_6blocks", "instance")

@@ -64,6 +64,7 @@ def test_pad_to_multiple_reflects_or_replicates_and_crops_back() -> None:
     assert same.shape == (1, 3, 8, 12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("netG", ["resnet_6blocks", "unet_128"])
 def test_odd_sized_image_keeps_its_size(netG: str) -> None:
     net = generator(netG)
@@ -90,6 +91,7 @@ def test_tiles_equal_whole_image_for_a_local_network() -> None:
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
 
 
+@pytest.mark.slow
 def test_tiles_close_to_whole_image_for_batch_norm_generator() -> None:
     """Eval-mode batch norm has no global statistics: only the receptive field at tile edges differs, and the
     blend's ~0 outer margin hides it once the overlap is large."""
@@ -144,6 +146,7 @@ def test_translator_tensor_layouts_and_channel_check() -> None:
         translator(torch.zeros(1, 1, 32, 32))
 
 
+@pytest.mark.slow
 def test_translator_from_run(trained_run: Path) -> None:
     translator = Translator.from_run("r", checkpoints_dir=trained_run)  # no net given: G_A of a CycleGAN
     assert (translator.spec.netG, translator.spec.ngf, translator.spec.no_dropout) == ("resnet_9blocks", 8, True)
@@ -164,6 +167,7 @@ def test_translator_from_run(trained_run: Path) -> None:
         Translator.from_run("missing", checkpoints_dir=trained_run)
 
 
+@pytest.mark.slow
 @needs_legacy
 def test_translator_matches_reference_on_legacy_checkpoint() -> None:
     """The reference ran test.py --load_size 256 on this checkpoint: resize to 256 (bicubic), translate."""

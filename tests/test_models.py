@@ -30,6 +30,7 @@ def float64():
     torch.set_default_dtype(previous)
 
 
+@pytest.mark.slow
 @needs_fixture(STEPS)
 def test_cycle_gan_steps_match_reference(unaligned_root: Path, tmp_path: Path, float64) -> None:
     fixture = torch.load(STEPS, weights_only=True)
@@ -69,6 +70,7 @@ def test_model_api_names(unaligned_root: Path, aligned_root: Path, tmp_path: Pat
     assert tst.model_names == ["G_A"] and tst.netG_A is tst.netG and tst.visual_names == ["real", "fake"]
 
 
+@pytest.mark.slow
 def test_training_state_round_trip(unaligned_root: Path, tmp_path: Path) -> None:
     argv = ["--dataroot", str(unaligned_root), "--checkpoints_dir", str(tmp_path), "--pool_size", "4", *TINY]
     opt = TrainOptions().parse(argv, save=False)

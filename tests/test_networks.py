@@ -318,6 +318,7 @@ def test_load_repairs_prefixes_and_missing_num_batches_tracked() -> None:
             assert torch.equal(value, saved[key]), key
 
 
+@pytest.mark.slow
 def test_state_dict_for_saving_unwraps_and_copies_to_cpu(tmp_path: Path) -> None:
     net = small_G("resnet_6blocks", "batch", ngf=4)
     for wrapped in (nn.DataParallel(net), torch.compile(net)):

@@ -200,6 +200,7 @@ vis.close()
 """
 
 
+@pytest.mark.slow
 def test_a_terminal_gets_a_progress_bar_with_the_losses(tmp_path):
     master, slave = os.openpty()                              # stdout is a terminal, as for a user
     proc = subprocess.Popen([sys.executable, "-c", TERMINAL_RUN, str(tmp_path)], cwd=ROOT, stdin=subprocess.DEVNULL,
@@ -358,6 +359,7 @@ def test_tensorboard_gets_scalars_and_images(tmp_path):
     assert image.width > image.height > 0                      # the visuals side by side
 
 
+@pytest.mark.slow
 def test_wandb_offline_run(tmp_path, monkeypatch):
     pytest.importorskip("wandb", reason="wandb is not installed (pip install wandb)")
     monkeypatch.setenv("WANDB_MODE", "offline")
