@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable, List, Optional, Sequence, Tuple
 
 from util.cli import run_cli, setup_logging
-from util.dataset_tools import list_images, names_list, pair_by_stem, write_pairs
+from datasets.tools import list_images, names_list, pair_by_stem, write_pairs
 from util.errors import UserError
 
 logger = logging.getLogger(__name__)

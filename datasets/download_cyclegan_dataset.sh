@@ -11,4 +11,4 @@
 #   PYTHON  interpreter to use (default: python, else python3)
 # A broken-off download stays as a .part file and is resumed by running the command again.
 set -euo pipefail
-exec bash "$(dirname "${BASH_SOURCE[0]}")/../util/download.sh" cyclegan-dataset "$@"
+exec bash "$(dirname "${BASH_SOURCE[0]}")/download.sh" cyclegan-dataset "$@"

@@ -24,7 +24,7 @@ from PIL import Image
 
 from data.image_folder import load_image, make_dataset
 from util.cli import run_cli, setup_logging
-from util.dataset_tools import names_list, run_jobs, save_image, side_by_side
+from datasets.tools import names_list, run_jobs, save_image, side_by_side
 from util.errors import ImageReadError, UserError
 
 logger = logging.getLogger(__name__)

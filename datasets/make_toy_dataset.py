@@ -28,7 +28,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from util.cli import run_cli, setup_logging
-from util.dataset_tools import save_image, side_by_side
+from datasets.tools import save_image, side_by_side
 from util.errors import UserError
 
 KINDS = ("circle", "square", "triangle")

@@ -22,7 +22,7 @@ from data.base_dataset import ImageTooSmallError, output_size
 from data.image_folder import load_image
 from options.base_options import DIRECTION_CHOICES, OptionParser, PREPROCESS_CHOICES
 from util.cli import run_cli, setup_logging
-from util.dataset_tools import run_jobs
+from datasets.tools import run_jobs
 from util.errors import ImageReadError, UserError
 
 MAX_LINES_PER_KIND = 20

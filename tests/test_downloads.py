@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from tests.conftest import ROOT
-from util import download
+from datasets import download
 from util.errors import UserError
 
 
