@@ -75,7 +75,11 @@ class CycleGANModel(BaseModel):
         self.rec_B = self.netG_A(self.fake_A)   # G_A(G_B(B))
 
     def backward_D_basic(self, netD: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
-        """Half the sum of the real and fake GAN losses (plus the gradient penalty for wgangp); backpropagates."""
+        """The discriminator's loss; backpropagates.
+
+        ``L_D = (L_GAN(D(real), real) + L_GAN(D(fake), fake)) / 2``: halved so that D learns more slowly than G
+        (the paper's choice), with the fake drawn from the image pool. For wgangp the gradient penalty is added.
+        """
         loss_D_real = self.criterionGAN(netD(real), True)
         loss_D_fake = self.criterionGAN(netD(fake.detach()), False)
         loss_D = (loss_D_real + loss_D_fake) * 0.5
@@ -94,6 +98,15 @@ class CycleGANModel(BaseModel):
         self.loss_D_B = self.backward_D_basic(self.netD_B, self.real_A, fake_A)
 
     def backward_G(self) -> None:
+        """The generators' loss, summed over both directions; backpropagates.
+
+        GAN: ``G_A`` wants ``D_A(G_A(A))`` judged real, i.e. ``L_GAN = E[(D_A(G_A(a)) - 1)^2]`` for lsgan (the
+        binary cross-entropy against 1 for vanilla). Cycle: translating there and back must return the input,
+        ``L_cyc = lambda_A * |G_B(G_A(a)) - a|_1 + lambda_B * |G_A(G_B(b)) - b|_1``; this is what ties an unpaired
+        translation to its input. Identity: a generator fed an image already of its output domain should leave
+        it alone, ``L_idt = lambda_identity * (lambda_B * |G_A(b) - b|_1 + lambda_A * |G_B(a) - a|_1)``; it keeps
+        colours from drifting (the paper uses it for paintings <-> photos).
+        """
         lambda_idt = self.opt.lambda_identity
         lambda_A = self.opt.lambda_A
         lambda_B = self.opt.lambda_B

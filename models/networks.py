@@ -186,7 +186,11 @@ def define_D(input_nc: int, ndf: int, netD: str, n_layers_D: int = 3, norm: str 
 class GANLoss(nn.Module):
     """Adversarial loss for ``--gan_mode`` lsgan (MSE), vanilla (BCE on logits) or wgangp (signed mean).
 
-    The target labels are buffers so that ``.to(device)`` moves them with the module.
+    For a prediction map ``p`` of D and a target ``t`` (1 for real, 0 for fake): vanilla is the original GAN's
+    ``-mean(t log s(p) + (1 - t) log(1 - s(p)))`` with ``s`` the sigmoid; lsgan is ``mean((p - t)^2)``, whose
+    gradients do not vanish for confident D (the CycleGAN paper's choice); wgangp is ``-mean(p)`` for real and
+    ``mean(p)`` for fake, a Wasserstein critic kept 1-Lipschitz by ``cal_gradient_penalty``. With a PatchGAN
+    ``p`` is a map and every patch is judged. The target labels are buffers so ``.to(device)`` moves them.
     """
 
     def __init__(self, gan_mode: str, target_real_label: float = 1.0, target_fake_label: float = 0.0) -> None:

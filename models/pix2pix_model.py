@@ -45,6 +45,11 @@ class Pix2PixModel(BaseModel):
         self.fake_B = self.netG(self.real_A)
 
     def backward_D(self) -> None:
+        """The conditional discriminator's loss; backpropagates.
+
+        D judges pairs: ``L_D = (L_GAN(D(a, b), real) + L_GAN(D(a, G(a)), fake)) / 2``, so it learns whether the
+        output fits this input, not only whether it looks real. Halved to slow D down relative to G.
+        """
         fake_AB = torch.cat((self.real_A, self.fake_B), 1)
         self.loss_D_fake = self.criterionGAN(self.netD(fake_AB.detach()), False)
         real_AB = torch.cat((self.real_A, self.real_B), 1)
@@ -56,6 +61,11 @@ class Pix2PixModel(BaseModel):
         self.loss_D.backward()
 
     def backward_G(self) -> None:
+        """The generator's loss; backpropagates.
+
+        ``L_G = L_GAN(D(a, G(a)), real) + lambda_L1 * |G(a) - b|_1``: the L1 term gets the low frequencies right
+        (it alone gives blurry but correct images), the GAN term the sharp detail the L1 average washes out.
+        """
         fake_AB = torch.cat((self.real_A, self.fake_B), 1)
         self.loss_G_GAN = self.criterionGAN(self.netD(fake_AB), True)
         self.loss_G_L1 = self.criterionL1(self.fake_B, self.real_B) * self.opt.lambda_L1
