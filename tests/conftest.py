@@ -102,7 +102,9 @@ def script_command(script: str, args: List[str], env: Optional[dict] = None) -> 
     One intra-op thread per script: tests run scripts one after another on small inputs, where more thrash; and
     the number of threads changes float rounding, so two runs compared bitwise must use the same number.
     """
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", **(env or {})}
+    # PYTHONPATH: the scripts import this checkout, even where the venv has another one installed
+    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT),
+                **(env or {})}
     return [sys.executable, str(ROOT / script), *args], full_env
 
 
