@@ -361,13 +361,14 @@ def test_tensorboard_gets_scalars_and_images(tmp_path):
 
 @pytest.mark.slow
 def test_wandb_offline_run(tmp_path, monkeypatch):
-    pytest.importorskip("wandb", reason="wandb is not installed (pip install wandb)")
+    wandb = pytest.importorskip("wandb", reason="wandb is not installed (pip install wandb)")
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.setenv("WANDB_DISABLE_GIT", "true")
     vis = Visualizer(make_opt(tmp_path, use_wandb=True, wandb_project_name="unit"), interactive=False)
     fake_training(vis, [1], iters_per_epoch=2)
     vis.close()
+    wandb.teardown()  # waits for wandb's writer process to flush the run file, as a process exit does
     runs = list((tmp_path / "checkpoints" / "exp" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     record = next(runs[0].glob("run-*.wandb")).read_bytes()
