@@ -17,29 +17,15 @@ from PIL import Image
 
 from data.image_folder import is_image_file, load_image
 from util.errors import ImageReadError
-from util.fileio import atomic_write
+from util.util import save_image
 
 logger = logging.getLogger(__name__)
-
-# Dataset images are written once and read many times: keep JPEG as close to lossless as it goes.
-JPEG_OPTIONS: Dict[str, Any] = {"quality": 100, "subsampling": 0}
-_FORMATS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".ppm": "PPM",
-            ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
-_OPTIONS: Dict[str, Dict[str, Any]] = {"JPEG": JPEG_OPTIONS, "WEBP": {"lossless": True}}
 
 
 def list_images(folder: Path) -> List[Path]:
     """Image files directly inside ``folder`` (not below it; hidden files skipped), sorted by name."""
     return sorted((p for p in folder.iterdir()
                    if p.is_file() and is_image_file(p.name) and not p.name.startswith(".")), key=lambda p: p.name)
-
-
-def save_image(image: Image.Image, path: Path) -> None:
-    """Write ``image`` atomically in the format its suffix names (JPEG at quality 100, no chroma subsampling)."""
-    fmt = _FORMATS.get(path.suffix.lower())
-    if fmt is None:
-        raise ValueError(f"cannot tell the image format of {path}")
-    atomic_write(path, lambda f: image.save(f, format=fmt, **_OPTIONS.get(fmt, {})))
 
 
 def side_by_side(left: Image.Image, right: Image.Image) -> Image.Image:

@@ -48,7 +48,6 @@ import os
 import platform
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -61,22 +60,19 @@ import torch
 
 from data import create_dataset
 from models import create_model
+from monitoring.visdom_server import VisdomServer, VisdomServerError
 from options.base_options import OptionParser
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from util.cli import run_cli
 from util.errors import UserError
-from util.process import stop_process
 from util.fileio import atomic_write_text
 
 logger = logging.getLogger("benchmark")
 
 ROOT = Path(__file__).resolve().parents[1]
-VISDOM_SERVER_CODE = ("import sys; sys.argv = ['visdom'] + sys.argv[1:]; "
-                      "from visdom.server.run_server import main; main()")
 PROCESSING_LINE = re.compile(r"processing \((\d+)\)-th image")
 LOSS_LINE = re.compile(r"\(epoch: (\d+), iters: (\d+), time: ([0-9.]+), data: ([0-9.]+)\)")
-SERVER_START_SECONDS = 60.0
 VISDOM_ENV = "benchmark"
 OUTPUT_TAIL_CHARS = 3000
 
@@ -205,58 +201,6 @@ def run_timed(script: str, args: Sequence[str], cwd: Path) -> Tuple[float, List[
         tail = "\n".join(text for _, text in lines)[-OUTPUT_TAIL_CHARS:]
         raise SubprocessFailed(f"{script} {' '.join(args)} exited with status {code}:\n{tail}")
     return wall, lines
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class VisdomServer:
-    """A real Visdom server on 127.0.0.1 (offline: no script download), owned and stopped by the benchmark."""
-
-    def __init__(self, env_path: Path, env: str) -> None:
-        self.port = free_port()
-        self.env_path = env_path
-        self.env = env
-        self.proc: Optional[subprocess.Popen] = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> "VisdomServer":
-        import requests
-
-        self.proc = subprocess.Popen([sys.executable, "-c", VISDOM_SERVER_CODE, "-port", str(self.port),
-                                      "-bind_local", "-env_path", str(self.env_path), "-logging_level", "WARNING"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SubprocessFailed(f"the Visdom server exited during start-up (status {self.proc.returncode})")
-            try:
-                # the env endpoint, not the index page (visdom 0.2.4 answers 403 there without its web assets)
-                requests.post(f"{self.url}/env/{self.env}", data=json.dumps({"eid": self.env}),
-                              timeout=1).raise_for_status()
-                return self
-            except requests.RequestException:
-                time.sleep(0.2)
-        self.__exit__()
-        raise SubprocessFailed(f"the Visdom server on port {self.port} did not answer within "
-                               f"{SERVER_START_SECONDS:.0f} s")
-
-    def __exit__(self, *exc: Any) -> None:
-        stop_process(self.proc)
-
-    def window_count(self) -> int:
-        """How many windows the server holds in its env: proof that the run really talked to it."""
-        import requests
-
-        response = requests.post(f"{self.url}/win_data", data=json.dumps({"eid": self.env, "win": None}), timeout=5)
-        response.raise_for_status()
-        return len(json.loads(response.text)) if response.text else 0
 
 
 # ---------------------------------------------------------------------------------------------- train-step
@@ -414,7 +358,7 @@ def bench_monitoring(args: argparse.Namespace, work: Path) -> List[Figure]:
         print("== note: tensorboard is not installed; the monitored run goes without --use_tensorboard")
     on: Dict[str, List[float]] = {"time": [], "wall": [], "total": []}
     off: Dict[str, List[float]] = {"time": [], "wall": [], "total": []}
-    with VisdomServer(work / "visdom_env", VISDOM_ENV) as server:
+    with VisdomServer(work / "visdom_env") as server:
         on_flags = ["--display_id", "1", "--display_server", "http://127.0.0.1", "--display_port", str(server.port),
                     "--display_env", VISDOM_ENV] + (["--use_tensorboard"] if tensorboard else [])
         for repeat in range(args.repeats):  # alternated, so that a slow spell of the machine hits both alike
@@ -422,7 +366,7 @@ def bench_monitoring(args: argparse.Namespace, work: Path) -> List[Figure]:
                                                                                           "--no_html"])):
                 for key, values in train_run(args, work, f"{name}_{repeat}", flags).items():
                     pooled[key] += values
-        windows = server.window_count()
+        windows = len(server.windows(VISDOM_ENV))  # proof that the runs really talked to it
     if windows == 0:
         raise SubprocessFailed("the monitored train.py runs put no window on the Visdom server")
     common = {"ngf": args.ngf, "size": args.size, "iters": args.iters, "freq": args.freq, "runs": args.repeats,
@@ -552,7 +496,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     try:
         for run in runs:
             figures += run_benchmark(run)
-    except SubprocessFailed as err:
+    except (SubprocessFailed, VisdomServerError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
     if args.json is not None:

@@ -2,26 +2,21 @@
 from __future__ import annotations
 
 import inspect
-import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pytest
-import requests
 from PIL import Image
 
-from util.process import stop_process
+from monitoring.visdom_server import VisdomServer
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 FIXTURES = SHARED / "fixtures" / "official"
-SERVER_CODE = "import sys; sys.argv = ['visdom'] + sys.argv[1:]; from visdom.server.run_server import main; main()"
 
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -128,49 +123,6 @@ def run_script(script: str, args: List[str], cwd: Optional[Path] = None, check: 
 TINY_TEST = ["--gpu_ids", "-1", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--crop_size", "32",
              "--num_threads", "0"]
 TINY = TINY_TEST + ["--display_id", "0"]  # training adds the display flags
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class VisdomServer:
-    """A real Visdom server on 127.0.0.1, started offline-safe, that a test can stop and start again."""
-
-    def __init__(self, env_path: Path) -> None:
-        self.port = free_port()
-        self.env_path = env_path
-        self.proc: Optional[subprocess.Popen] = None
-
-    def start(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            return
-        self.proc = subprocess.Popen([sys.executable, "-c", SERVER_CODE, "-port", str(self.port), "-bind_local",
-                                      "-env_path", str(self.env_path), "-logging_level", "WARNING"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "the Visdom server exited during start-up"
-            try:
-                requests.post(f"{self.url}/env/probe", data=json.dumps({"eid": "probe"}), timeout=1).raise_for_status()
-                return
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise AssertionError("the Visdom server did not answer within 60 s")
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def windows(self, env: str) -> Dict[str, dict]:
-        response = requests.post(f"{self.url}/win_data", data=json.dumps({"eid": env, "win": None}), timeout=5)
-        response.raise_for_status()
-        return json.loads(response.text) if response.text else {}
 
 
 @pytest.fixture(scope="module")

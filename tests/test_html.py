@@ -7,9 +7,9 @@ from collections import OrderedDict
 import pytest
 import torch
 
+from monitoring.loss_plot import loss_curves_svg, nice_ticks
 from tests.browser import CHROMIUM, capture_page
 from util.html import HTML
-from util.loss_plot import loss_curves_svg, nice_ticks
 from util.visualizer import save_images
 
 LABELS = ["real_A", "fake_B", "rec_A"]

@@ -25,7 +25,9 @@ import requests
 from PIL import Image
 
 from tests.browser import ARTIFACTS, CHROMIUM, capture_page
-from tests.conftest import TINY_TEST, VisdomServer, free_port, make_unaligned, run_script, start_script
+from monitoring.visdom_server import VisdomServer
+from tests.conftest import TINY_TEST, make_unaligned, run_script, start_script
+from util.process import free_port
 
 NAME = "e2e"
 DISPLAY_ID = 3                     # not the default, so a hard-coded window id shows

@@ -1,6 +1,6 @@
 """The Visualizer against real things: a Visdom server on 127.0.0.1, headless Chromium, TensorBoard and W&B files.
 
-Only the Visualizer and util modules are used (fake options Namespace, synthetic tensors), not train.py.
+Only the Visualizer and its sinks are used (train.py's options, synthetic tensors), not train.py itself.
 """
 from __future__ import annotations
 
@@ -22,10 +22,12 @@ import pytest
 import torch
 from PIL import Image
 
+from monitoring.progress import EpochProgress
+from monitoring.visdom_server import VisdomServer
+from options.train_options import TrainOptions
 from tests.browser import ARTIFACTS, CHROMIUM, capture_page
-from tests.conftest import VisdomServer, free_port
 from util.errors import UserError
-from util.progress import EpochProgress
+from util.process import free_port
 from util.util import save_image, tensor2im, tensor2ims
 from util.visualizer import Visualizer
 
@@ -37,13 +39,18 @@ LABELS = ["real_A", "fake_B", "rec_A"]
 
 # ---------------------------------------------------------------------------------------------------- helpers
 def make_opt(tmp_path: Path, **overrides) -> argparse.Namespace:
+    """train.py's real options (so every flag the sinks read is there) with small display values."""
+    opt = TrainOptions().parse(["--dataroot", str(tmp_path), "--gpu_ids", "-1"], save=False)
     values = dict(name="exp", checkpoints_dir=str(tmp_path / "checkpoints"), isTrain=True, no_html=False,
                   display_id=0, display_server="http://127.0.0.1", display_port=1, display_env="main",
                   display_ncols=4, display_winsize=64, n_epochs=2, n_epochs_decay=1, print_freq=4,
                   use_tensorboard=False, use_wandb=False, wandb_project_name="CycleGAN-and-pix2pix",
                   continue_train=False, model="cycle_gan", device=torch.device("cpu"))
     values.update(overrides)
-    return argparse.Namespace(**values)
+    unknown = sorted(set(values) - set(vars(opt)))
+    assert not unknown, f"not options of train.py: {unknown}"
+    vars(opt).update(values)
+    return opt
 
 
 def visuals(seed: int, batch: int = 2, size: int = 24) -> "OrderedDict[str, torch.Tensor]":
@@ -98,7 +105,7 @@ def visdom_opt(tmp_path: Path, server: VisdomServer, env: str, **overrides) -> a
 
 def visdom_warnings(caplog) -> List[str]:
     return [r.getMessage() for r in caplog.records
-            if r.levelno >= logging.WARNING and r.name.startswith("util.visdom_display")]
+            if r.levelno >= logging.WARNING and r.name.startswith("monitoring.visdom")]
 
 
 # ---------------------------------------------------------------------------------------------------- images
@@ -173,19 +180,20 @@ def test_progress_bar_on_a_terminal_and_plain_lines_otherwise(caplog):
     plain.start(1, 3, 10)
     plain.advance(5)
     plain.close()
-    lines = [r.getMessage() for r in caplog.records if r.name == "util.progress"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "monitoring.progress"]
     assert len(lines) == 1 and re.match(r"epoch 1/3: 5/10 img \(50%\), .* img/s, ETA \d+:\d\d:\d\d$", lines[0])
 
 
 TERMINAL_RUN = """
 import logging, sys
 from collections import OrderedDict
-import argparse
+from options.train_options import TrainOptions
 from util.cli import setup_logging
 from util.visualizer import Visualizer
 setup_logging()
-opt = argparse.Namespace(name="tty", checkpoints_dir=sys.argv[1], display_id=0, isTrain=True, no_html=True,
-                         n_epochs=2, n_epochs_decay=0)
+opt = TrainOptions().parse(["--dataroot", sys.argv[1], "--checkpoints_dir", sys.argv[1], "--name", "tty",
+                            "--gpu_ids", "-1", "--display_id", "0", "--no_html", "--n_epochs", "2",
+                            "--n_epochs_decay", "0"], save=False)
 vis = Visualizer(opt)
 for epoch in (1, 2):
     vis.reset()
@@ -272,7 +280,7 @@ def test_visdom_server_lost_then_back(tmp_path, visdom_server, caplog):
     caplog.set_level(logging.INFO)
     env = "reconnect_test"
     retry = 1.0
-    vis = Visualizer(visdom_opt(tmp_path, visdom_server, env), interactive=False, visdom_retry_seconds=retry)
+    vis = Visualizer(visdom_opt(tmp_path, visdom_server, env), interactive=False, retry_seconds=retry)
     xs = fake_training(vis, [1], iters_per_epoch=2)
     assert len(visdom_server.windows(env)["1"]["content"]["data"][0]["x"]) == 2
 

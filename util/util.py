@@ -2,22 +2,20 @@
 
 Differences from the reference, on purpose: values are rounded and clipped to [0, 255] instead of truncated
 and wrapped around, every item of a batch can be converted (``tensor2ims``), two-channel images can be shown,
-and ``save_image`` stretches to the requested aspect ratio (the reference swapped width and height).
+``save_image`` stretches to the requested aspect ratio (the reference swapped width and height), and it is the
+one writer of image files (results pages, training pages and the dataset tools).
 """
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Sequence, Union
+from typing import Any, Dict, List, Sequence, Union
 
 import numpy as np
-import torch
 from PIL import Image
 
 from util.fileio import PathLike, atomic_write, mkdirs
 
 __all__ = ["tensor2im", "tensor2ims", "same_size", "save_image", "mkdirs"]
-
-ArrayOrTensor = Union[torch.Tensor, np.ndarray]
 
 
 def _to_rgb(chw: np.ndarray) -> np.ndarray:
@@ -43,6 +41,8 @@ def tensor2im(input_image: Any, imtype: type = np.uint8) -> np.ndarray:
         if image.ndim == 2:
             image = np.stack([image] * 3, axis=-1)
         return image.astype(imtype)
+    import torch  # here, not at the top: the dataset tools save images with this module and start without torch
+
     if not isinstance(input_image, torch.Tensor):
         raise TypeError(f"tensor2im expects a tensor or a numpy array, got {type(input_image).__name__}")
     tensor = input_image.detach()
@@ -58,6 +58,8 @@ def tensor2im(input_image: Any, imtype: type = np.uint8) -> np.ndarray:
 
 def tensor2ims(batch: Any, imtype: type = np.uint8) -> List[np.ndarray]:
     """Every image of a batch, each converted as ``tensor2im`` converts the first."""
+    import torch  # see tensor2im
+
     if isinstance(batch, torch.Tensor) and batch.dim() == 4:
         return [tensor2im(batch[i], imtype) for i in range(batch.shape[0])]
     if isinstance(batch, np.ndarray) and batch.ndim == 4:
@@ -65,23 +67,28 @@ def tensor2ims(batch: Any, imtype: type = np.uint8) -> List[np.ndarray]:
     return [tensor2im(batch, imtype)]
 
 
-def _image_format(path: PathLike) -> str:
-    """PIL format name for the file suffix of ``path`` (PNG when the suffix is unknown)."""
-    return Image.registered_extensions().get(Path(path).suffix.lower(), "PNG")
+# Images are written once and looked at or read many times: JPEG as close to lossless as it goes, WebP lossless.
+SAVE_OPTIONS: Dict[str, Dict[str, Any]] = {"JPEG": {"quality": 100, "subsampling": 0}, "WEBP": {"lossless": True}}
 
 
-def save_image(image_numpy: np.ndarray, image_path: PathLike, aspect_ratio: float = 1.0) -> None:
-    """Write an H x W x C uint8 array atomically; ``aspect_ratio`` > 1 widens the image, < 1 makes it taller."""
+def save_image(image: Union[np.ndarray, Image.Image], image_path: PathLike, aspect_ratio: float = 1.0) -> None:
+    """Write an H x W x C uint8 array or a PIL image atomically, in the format the file suffix names.
+
+    ``aspect_ratio`` > 1 widens the image, < 1 makes it taller; an unknown suffix is a ValueError.
+    """
     if aspect_ratio <= 0:
         raise ValueError(f"aspect_ratio must be positive, got {aspect_ratio}")
-    image = Image.fromarray(np.ascontiguousarray(image_numpy))
+    fmt = Image.registered_extensions().get(Path(image_path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot tell the image format of {image_path}")
+    if not isinstance(image, Image.Image):
+        image = Image.fromarray(np.ascontiguousarray(image))
     width, height = image.size
     if aspect_ratio > 1.0:
         image = image.resize((max(1, round(width * aspect_ratio)), height), Image.BICUBIC)
     elif aspect_ratio < 1.0:
         image = image.resize((width, max(1, round(height / aspect_ratio))), Image.BICUBIC)
-    fmt = _image_format(image_path)
-    atomic_write(image_path, lambda f: image.save(f, format=fmt))
+    atomic_write(image_path, lambda f: image.save(f, format=fmt, **SAVE_OPTIONS.get(fmt, {})))
 
 
 def same_size(images: Sequence[np.ndarray]) -> List[np.ndarray]:

@@ -1,4 +1,5 @@
-"""The Visdom side of the Visualizer: the reference's windows, without its habit of starting servers.
+"""The Visdom connection and windows of the Visdom sink: the reference's windows, without its habit of starting
+servers.
 
 Every request has a short timeout. When no server answers, one warning says how to start one (in a way that
 works offline) or how to turn the display off, and training goes on; the connection is tried again at most
@@ -14,6 +15,7 @@ import numpy as np
 import requests
 import visdom
 
+from monitoring.visdom_server import start_command
 from util.util import same_size
 
 logger = logging.getLogger(__name__)
@@ -21,8 +23,6 @@ logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 2.0       # seconds to open a connection to the server
 READ_TIMEOUT = 10.0         # seconds to wait for its answer
 RETRY_SECONDS = 30.0        # how often a lost server is tried again
-START_SERVER_COMMAND = ("python -c \"import sys; sys.argv=['visdom','-port','{port}']; "
-                        "from visdom.server.run_server import main; main()\"")
 
 
 class _Client(visdom.Visdom):
@@ -73,7 +73,7 @@ class VisdomDisplay:
                 "(this form starts without internet; `python -m visdom.server -port %d` also fetches the page's "
                 "scripts on its first start), then open %s. To turn this display off, pass --display_id 0. "
                 "Trying again every %.0f s.",
-                self.address, START_SERVER_COMMAND.format(port=self.port), self.port, self.address,
+                self.address, start_command(self.port), self.port, self.address,
                 self.retry_seconds)
 
     def _connect(self) -> bool:

@@ -1,0 +1,87 @@
+"""The sink interface: one place a training run is shown or recorded (a file, a page, a server, the terminal).
+
+The Visualizer (util/visualizer.py) turns train.py's calls into the events below and hands each to every sink
+the options ask for. A sink overrides only the events it shows; the rest do nothing. A new kind of event
+(fixed preview images, validation metrics, a model graph) is one more do-nothing method here plus one
+Visualizer method that hands it on, so only the sinks that show it change.
+"""
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Optional
+
+import numpy as np
+
+from monitoring.history import LossHistory
+
+
+@dataclass
+class SinkContext:
+    """What every sink may need besides the options, computed once by the Visualizer."""
+
+    opt: argparse.Namespace
+    run_dir: Path                  # checkpoints_dir/name: where a sink writes its files
+    total_epochs: int
+    history: LossHistory           # every loss point so far; the Visualizer adds a point before the sinks hear of it
+    interactive: Optional[bool]    # whether the terminal shows a progress bar; None: whether stdout is a terminal
+    retry_seconds: Optional[float]  # how often a sink that lost its server tries again; None: the sink's default
+
+
+@dataclass(frozen=True)
+class LossReport:
+    """The losses of one logged iteration with its timing: the reference's loss_log.txt line."""
+
+    epoch: int
+    iters: int                     # samples done in this epoch
+    losses: Mapping[str, float]
+    t_comp: float                  # seconds of computation per sample
+    t_data: float                  # seconds of data loading per sample
+
+    def line(self) -> str:
+        """``(epoch: 3, iters: 40, time: 0.123, data: 0.046) G_A: 0.500 D_A: 1.250 `` as the reference writes it."""
+        message = "(epoch: %d, iters: %d, time: %.3f, data: %.3f) " % (self.epoch, self.iters, self.t_comp,
+                                                                        self.t_data)
+        return message + "".join("%s: %.3f " % (name, value) for name, value in self.losses.items())
+
+
+class Sink:
+    """One destination of the run's events. Subclasses live in ``monitoring/{name}_sink.py`` as ``{Name}Sink``."""
+
+    @classmethod
+    def wanted(cls, opt: argparse.Namespace) -> bool:
+        """Whether the options ask for this sink (its flag)."""
+        raise NotImplementedError
+
+    @classmethod
+    def check(cls, opt: argparse.Namespace) -> None:
+        """Raise UserError when the sink cannot run (a missing package). Called for every wanted sink before any
+        is built, so a run that asks for something missing stops before it writes anything."""
+
+    def __init__(self, context: SinkContext) -> None:
+        self.context = context
+
+    def start_epoch(self, epoch: int, samples: int) -> None:
+        """An epoch of ``samples`` samples (fewer when it resumes part-way) begins."""
+
+    def advance(self, samples: int) -> None:
+        """``samples`` more samples of the epoch are done."""
+
+    def end_epoch(self, epoch: int, seconds: float) -> None:
+        """The epoch is done after ``seconds``."""
+
+    def images(self, images: Mapping[str, np.ndarray], epoch: int, step: int, keep: bool) -> None:
+        """The current visuals, H x W x 3 uint8 by label; ``keep``: this set belongs on the training page."""
+
+    def losses(self, x: float, losses: Mapping[str, float], step: int) -> None:
+        """A point of the loss curves at x = epoch + fraction of the epoch (already in ``context.history``)."""
+
+    def report(self, report: LossReport) -> None:
+        """The logged iteration's losses and timing."""
+
+    def scalars(self, scalars: Mapping[str, float], step: int) -> None:
+        """Other numbers of the run (learning rate, time per iteration) at ``step`` samples."""
+
+    def close(self) -> None:
+        """The run ends: write what is left, release files and connections. Called once."""

@@ -1,0 +1,62 @@
+"""TensorBoard (``--use_tensorboard``): losses, learning rate, time per iteration and the visuals as one grid,
+in ``run_dir/tensorboard``."""
+from __future__ import annotations
+
+import argparse
+import importlib
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from monitoring.base_sink import Sink, SinkContext
+from util.errors import UserError
+from util.util import same_size
+
+
+class TensorboardSink(Sink):
+    """Scalars under their names (losses as ``loss/NAME``) and images as ``visuals``, at step = samples done."""
+
+    @classmethod
+    def wanted(cls, opt: argparse.Namespace) -> bool:
+        return opt.use_tensorboard
+
+    @classmethod
+    def check(cls, opt: argparse.Namespace) -> None:
+        try:
+            importlib.import_module("torch.utils.tensorboard")
+        except ImportError as err:
+            raise UserError("--use_tensorboard needs the tensorboard package: pip install tensorboard") from err
+
+    def __init__(self, context: SinkContext) -> None:
+        super().__init__(context)
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.ncols: int = context.opt.display_ncols
+        self.writer = SummaryWriter(log_dir=str(context.run_dir / "tensorboard"))
+
+    def images(self, images: Mapping[str, np.ndarray], epoch: int, step: int, keep: bool) -> None:
+        self.writer.add_image("visuals", grid(list(images.values()), self.ncols), step, dataformats="HWC")
+
+    def losses(self, x: float, losses: Mapping[str, float], step: int) -> None:
+        for name, value in losses.items():
+            self.writer.add_scalar(f"loss/{name}", value, step)
+
+    def scalars(self, scalars: Mapping[str, float], step: int) -> None:
+        for name, value in scalars.items():
+            self.writer.add_scalar(name, value, step)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def grid(images: Sequence[np.ndarray], ncols: int, padding: int = 2) -> np.ndarray:
+    """H x W x 3 images in rows of ``ncols`` (all in one row when ncols <= 0), on a white background."""
+    arrays = same_size(images)
+    ncols = len(arrays) if ncols <= 0 else min(ncols, len(arrays))
+    nrows = -(-len(arrays) // ncols)
+    height, width = arrays[0].shape[:2]
+    canvas = np.full((nrows * (height + padding) + padding, ncols * (width + padding) + padding, 3), 255, np.uint8)
+    for i, image in enumerate(arrays):
+        top, left = padding + (i // ncols) * (height + padding), padding + (i % ncols) * (width + padding)
+        canvas[top:top + height, left:left + width] = image[..., :3]
+    return canvas
