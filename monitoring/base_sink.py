@@ -8,6 +8,7 @@ Visualizer method that hands it on, so only the sinks that show it change.
 from __future__ import annotations
 
 import argparse
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Optional
@@ -15,6 +16,7 @@ from typing import Mapping, Optional
 import numpy as np
 
 from monitoring.history import LossHistory
+from util.errors import UserError
 
 
 @dataclass
@@ -85,3 +87,11 @@ class Sink:
 
     def close(self) -> None:
         """The run ends: write what is left, release files and connections. Called once."""
+
+
+def require_package(module: str, flag: str, package: str) -> None:
+    """Import ``module``, or stop with one line saying that ``flag`` needs ``package`` and how to install it."""
+    try:
+        importlib.import_module(module)
+    except ImportError as err:
+        raise UserError(f"{flag} needs the {package} package: pip install {package}") from err

@@ -3,13 +3,11 @@ in ``run_dir/tensorboard``."""
 from __future__ import annotations
 
 import argparse
-import importlib
 from typing import Mapping, Sequence
 
 import numpy as np
 
-from monitoring.base_sink import Sink, SinkContext
-from util.errors import UserError
+from monitoring.base_sink import Sink, SinkContext, require_package
 from util.util import same_size
 
 
@@ -22,10 +20,7 @@ class TensorboardSink(Sink):
 
     @classmethod
     def check(cls, opt: argparse.Namespace) -> None:
-        try:
-            importlib.import_module("torch.utils.tensorboard")
-        except ImportError as err:
-            raise UserError("--use_tensorboard needs the tensorboard package: pip install tensorboard") from err
+        require_package("torch.utils.tensorboard", "--use_tensorboard", "tensorboard")
 
     def __init__(self, context: SinkContext) -> None:
         super().__init__(context)

@@ -6,12 +6,11 @@ the run folder, named after the experiment with the options as its config, and f
 from __future__ import annotations
 
 import argparse
-import importlib
 from typing import Any, Mapping
 
 import numpy as np
 
-from monitoring.base_sink import Sink, SinkContext
+from monitoring.base_sink import Sink, SinkContext, require_package
 from util.errors import UserError
 
 
@@ -24,10 +23,7 @@ class WandbSink(Sink):
 
     @classmethod
     def check(cls, opt: argparse.Namespace) -> None:
-        try:
-            importlib.import_module("wandb")
-        except ImportError as err:
-            raise UserError("--use_wandb needs the wandb package: pip install wandb") from err
+        require_package("wandb", "--use_wandb", "wandb")
 
     def __init__(self, context: SinkContext) -> None:
         super().__init__(context)

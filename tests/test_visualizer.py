@@ -22,6 +22,7 @@ import pytest
 import torch
 from PIL import Image
 
+from monitoring import Sink, available_sinks, sink_class
 from monitoring.progress import EpochProgress
 from monitoring.visdom_server import VisdomServer
 from options.train_options import TrainOptions
@@ -137,6 +138,43 @@ def test_save_image_honours_aspect_ratio(tmp_path, ratio, size):
     with Image.open(path) as saved:
         assert saved.size == size                            # PIL size is (width, height)
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]  # written atomically, no temporary left
+
+
+def test_save_image_writes_pil_images_in_the_suffix_format(tmp_path):
+    from PIL import JpegImagePlugin
+
+    image = Image.fromarray(np.arange(16 * 24 * 3, dtype=np.uint8).reshape(16, 24, 3))
+    save_image(image, tmp_path / "a.jpg")
+    with Image.open(tmp_path / "a.jpg") as saved:
+        assert saved.format == "JPEG" and saved.size == (24, 16)
+        assert JpegImagePlugin.get_sampling(saved) == 0          # no chroma subsampling (4:4:4)
+    save_image(image, tmp_path / "b.webp")
+    with Image.open(tmp_path / "b.webp") as saved:
+        assert (np.asarray(saved) == np.asarray(image)).all()  # lossless
+    with pytest.raises(ValueError, match="cannot tell the image format"):
+        save_image(image, tmp_path / "c.unknown")
+
+
+# ---------------------------------------------------------------------------------------------------- sinks
+def test_sinks_are_found_by_file_name():
+    assert available_sinks() == ["loss_log", "page", "progress", "tensorboard", "visdom", "wandb"]
+    for name in available_sinks():
+        cls = sink_class(name)
+        assert issubclass(cls, Sink) and cls.__module__ == f"monitoring.{name}_sink"
+
+
+@pytest.mark.parametrize("flags,expected", [
+    ({}, ["loss_log", "page", "progress"]),
+    ({"no_html": True}, ["loss_log", "progress"]),
+    ({"use_tensorboard": True}, ["loss_log", "page", "progress", "tensorboard"]),
+    ({"display_id": 2, "display_port": 0}, ["loss_log", "page", "progress", "visdom"]),
+])
+def test_the_flags_choose_the_sinks(tmp_path, flags, expected):
+    if flags.get("use_tensorboard"):
+        pytest.importorskip("tensorboard", reason="tensorboard is not installed (pip install tensorboard)")
+    vis = Visualizer(make_opt(tmp_path, **flags), interactive=False)
+    vis.close()
+    assert [type(sink).__module__.split(".")[1][:-len("_sink")] for sink in vis.sinks] == expected
 
 
 # ---------------------------------------------------------------------------------------------------- loss_log.txt
