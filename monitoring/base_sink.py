@@ -26,7 +26,9 @@ class SinkContext:
     opt: argparse.Namespace
     run_dir: Path                  # checkpoints_dir/name: where a sink writes its files
     total_epochs: int
-    history: LossHistory           # every loss point so far; the Visualizer adds a point before the sinks hear of it
+    # every loss point so far: the Visualizer adds each before the sinks hear of it; the page sink restores the
+    # saved one on --continue_train
+    history: LossHistory
     interactive: Optional[bool]    # whether the terminal shows a progress bar; None: whether stdout is a terminal
     retry_seconds: Optional[float]  # how often a sink that lost its server tries again; None: the sink's default
 

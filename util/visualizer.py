@@ -48,7 +48,6 @@ class Visualizer:
 
     def __init__(self, opt: argparse.Namespace, interactive: Optional[bool] = None,
                  retry_seconds: Optional[float] = None) -> None:
-        self.opt = opt
         self.history = LossHistory()
         self.sinks: List[Sink] = []
         self._kept_this_epoch = False
