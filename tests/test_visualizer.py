@@ -157,7 +157,7 @@ def test_save_image_writes_pil_images_in_the_suffix_format(tmp_path):
 
 # ---------------------------------------------------------------------------------------------------- sinks
 def test_sinks_are_found_by_file_name():
-    assert available_sinks() == ["loss_log", "page", "progress", "tensorboard", "visdom", "wandb"]
+    assert {"loss_log", "page", "progress", "tensorboard", "visdom", "wandb"} <= set(available_sinks())
     for name in available_sinks():
         cls = sink_class(name)
         assert issubclass(cls, Sink) and cls.__module__ == f"monitoring.{name}_sink"
