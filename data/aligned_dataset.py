@@ -10,12 +10,14 @@ import argparse
 import os
 from typing import Any, Dict, List
 
-from data.base_dataset import BaseDataset, get_params, get_transform
+from data.base_dataset import BaseDataset, Size, get_params, get_transform
 from data.image_folder import load_image, make_dataset
 
 
 class AlignedDataset(BaseDataset):
     """``{'A', 'B', 'A_paths', 'B_paths'}`` from A|B image files; both paths are the A|B file."""
+
+    pieces = "A and B halves"
 
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)
@@ -40,3 +42,12 @@ class AlignedDataset(BaseDataset):
 
     def image_folders(self) -> Dict[str, List[str]]:
         return {self.dir_AB: self.AB_paths}
+
+    def piece_size(self, size: Size) -> Size:
+        return size[0] // 2, size[1]
+
+    def file_problems(self, path: str, size: Size, mode: str) -> List[str]:
+        if size[0] % 2:
+            return [f"'{path}': width {size[0]} is odd, so its A and B halves differ in size (A|B images need an "
+                    f"even width)"]
+        return []

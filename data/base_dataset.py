@@ -18,7 +18,7 @@ import logging
 import random
 import threading
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch.utils.data as data
 import torchvision.transforms as transforms
@@ -52,14 +52,17 @@ class ImageTooSmallError(UserError):
 class BaseDataset(data.Dataset, ABC):
     """A dataset mode: ``--dataset_mode foo`` loads ``data/foo_dataset.py`` and its class ``FooDataset``.
 
-    Subclasses set their image lists in ``__init__``, return one sample dict from ``__getitem__`` and report
-    their folders through ``image_folders`` (used by scripts/check_dataset.py).
+    Subclasses set their image lists in ``__init__`` (raising a UserError for a missing folder) and return one
+    sample dict from ``__getitem__``. scripts/check_dataset.py asks them what to check: ``image_folders``, and
+    the hooks below, which a mode overrides where its files are special.
     """
+
+    uses_phase: ClassVar[bool] = True  # whether --phase picks the folder that is read
+    pieces: ClassVar[Optional[str]] = None  # what one file holds when it is not one image ("A and B halves")
 
     def __init__(self, opt: argparse.Namespace) -> None:
         self.opt = opt
         self.root = opt.dataroot
-        check_size_options(opt)
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
@@ -77,6 +80,18 @@ class BaseDataset(data.Dataset, ABC):
     def image_folders(self) -> Dict[str, List[str]]:
         """{folder: its image paths} for every folder this dataset reads; empty when it reads no files."""
         return {}
+
+    def piece_size(self, size: Size) -> Size:
+        """The size each image that a file of ``size`` holds has before ``--preprocess`` (see ``pieces``)."""
+        return size
+
+    def file_problems(self, path: str, size: Size, mode: str) -> List[str]:
+        """Why this mode cannot train on a readable file of ``size`` and PIL ``mode`` (one line each)."""
+        return []
+
+    def folder_warnings(self, folder: str, modes: Mapping[str, int]) -> List[str]:
+        """Warnings about a folder as a whole, from the count of its files per PIL mode."""
+        return []
 
     def grayscale(self, side: str) -> bool:
         """Whether side ``'A'`` or ``'B'`` is read as 1 gray channel (else 3 RGB channels).
@@ -100,11 +115,32 @@ class BaseDataset(data.Dataset, ABC):
             raise ImageTooSmallError(f"'{path}': {err}") from None
 
 
-def check_size_options(opt: argparse.Namespace) -> None:
-    """Reject a crop larger than the size images are scaled to, before any image is read."""
+def check_size_options(opt: argparse.Namespace, multiple: int = 1) -> None:
+    """The one check of ``--load_size`` / ``--crop_size``, before any image is read.
+
+    The crop must fit in the size images are scaled to, and where the flags fix a side of the images that
+    reach the network (the crop; the width of ``scale_width``), it must be a multiple of ``multiple``, the
+    generator's size multiple. Other sides depend on each image (``none``, the heights of ``scale_width``).
+    """
     if opt.preprocess in ("resize_and_crop", "scale_width_and_crop") and opt.crop_size > opt.load_size:
         raise UserError(f"--crop_size {opt.crop_size} is larger than --load_size {opt.load_size}: with "
                         f"--preprocess {opt.preprocess} images are scaled to load_size before the crop")
+    netG = getattr(opt, "netG", None)
+    needs = f"--netG {netG} needs" if netG else "the generator needs"
+    if "crop" in opt.preprocess:
+        if opt.crop_size % multiple:
+            raise UserError(f"--crop_size {opt.crop_size}: {needs} inputs whose sides are multiples of {multiple}; "
+                            f"use --crop_size {_nearest_multiple(opt.crop_size, multiple)}")
+    elif "scale_width" in opt.preprocess:
+        width = multiple_of_size((opt.load_size, opt.load_size))[0] if _rounds_to_multiple(opt) else opt.load_size
+        if width % multiple:
+            raise UserError(f"--load_size {opt.load_size}: with --preprocess {opt.preprocess} images are {width} px "
+                            f"wide, but {needs} inputs whose sides are multiples of {multiple}; use --load_size "
+                            f"{_nearest_multiple(width, multiple)}")
+
+
+def _nearest_multiple(value: int, multiple: int) -> int:
+    return max(multiple, round(value / multiple) * multiple)
 
 
 def scale_width_size(size: Size, target_width: int, crop_size: int) -> Size:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Mapping
 
 import numpy as np
 import torch
@@ -21,6 +21,7 @@ try:
 except ImportError:  # reported when the dataset is created, so other modes work without scikit-image
     rgb2lab = None
 
+GRAY_MODES = {"1", "L", "LA", "La"}  # PIL modes without colour
 _REQUIRED = {"input_nc": 1, "output_nc": 2, "direction": "AtoB"}
 
 
@@ -57,3 +58,7 @@ class ColorizationDataset(BaseDataset):
 
     def image_folders(self) -> Dict[str, List[str]]:
         return {self.dir: self.AB_paths}
+
+    def folder_warnings(self, folder: str, modes: Mapping[str, int]) -> List[str]:
+        gray = sum(n for m, n in modes.items() if m in GRAY_MODES)
+        return [f"{folder}: {gray} image(s) are grayscale and carry no colour to learn"] if gray else []

@@ -15,6 +15,8 @@ from util.errors import UserError
 class SingleDataset(BaseDataset):
     """``{'A', 'A_paths'}``; A has output_nc channels with ``--direction BtoA``, else input_nc."""
 
+    uses_phase = False
+
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)
         if os.path.isfile(opt.dataroot):

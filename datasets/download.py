@@ -35,6 +35,7 @@ from urllib.request import Request, urlopen
 
 from util.cli import run_cli, setup_logging
 from util.errors import UserError
+from util.fileio import load_checkpoint_file
 
 logger = logging.getLogger(__name__)
 
@@ -337,18 +338,6 @@ def install_archive(archive: Path, target: Path, suffix: str) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def check_state_dict(path: Path) -> None:
-    """Raise ArchiveError unless ``path`` loads with weights_only=True as a mapping of tensors."""
-    import torch
-
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a bad file; all mean "not a checkpoint"
-        raise ArchiveError(f"it does not load with torch.load(weights_only=True): {err}".splitlines()[0]) from None
-    if not isinstance(state, Mapping) or not state or not all(torch.is_tensor(v) for v in state.values()):
-        raise ArchiveError("it is not a state dict (a mapping from parameter names to tensors)")
-
-
 # ----------------------------------------------------------------------------------------------- commands
 
 
@@ -407,8 +396,8 @@ def download_model(catalog: Catalog, name: str, out_dir: Path, retries: int = 2,
     try:
         fetch(url, part, size, sha, retries=retries, timeout=timeout)
         try:
-            check_state_dict(part)
-        except ArchiveError as err:
+            load_checkpoint_file(part)
+        except UserError as err:
             part.unlink()
             raise DownloadError(f"{url} is not a usable generator: {err}; the download was removed") from None
         os.replace(part, target)

@@ -13,11 +13,12 @@ import torch
 from torch import nn
 
 from util.errors import UserError
-from util.fileio import atomic_write_group, is_main_process
+from util.fileio import atomic_write_group, is_main_process, load_checkpoint_file
 from util.image_pool import ImagePool
 from util.seeding import get_rng_state, set_rng_state
 
 from . import networks
+from .checkpoint import load_network_weights, state_dict_for_saving
 
 logger = logging.getLogger(__name__)
 
@@ -143,7 +144,7 @@ class BaseModel(ABC):
         """
         if not is_main_process():
             return
-        items = [(self.network_path(str(epoch), name), partial(torch.save, networks.state_dict_for_saving(net)))
+        items = [(self.network_path(str(epoch), name), partial(torch.save, state_dict_for_saving(net)))
                  for name, net in self.networks().items()]
         if counters is not None:
             items.append((self.training_state_path(str(epoch)), partial(torch.save, self.training_state(counters))))
@@ -157,8 +158,8 @@ class BaseModel(ABC):
                 raise UserError(f"checkpoint {path} not found (check --name, --checkpoints_dir, --epoch/--load_iter"
                                 f"{', --model_suffix' if hasattr(self.opt, 'model_suffix') else ''})")
             logger.info("loading the model from %s", path)
-            state_dict = networks.load_checkpoint_file(path)
-            networks.load_network_weights(net, state_dict, path, hints=self.architecture_hints(name))
+            state_dict = load_checkpoint_file(path)
+            load_network_weights(net, state_dict, path, hints=self.architecture_hints(name))
 
     def architecture_hints(self, name: str) -> Dict[str, Any]:
         """Flag values that shaped network ``name``, for checkpoint-mismatch messages."""

@@ -1,4 +1,7 @@
-"""Generators, discriminators, losses, schedulers and checkpoint I/O with the reference's layouts.
+"""Generators, discriminators, losses and schedulers with the reference's layouts.
+
+Which ``--netG`` / ``--netD`` name builds which class, and each network's size multiple, is in the table of
+models/architectures.py; checkpoint files are read and diagnosed in models/checkpoint.py.
 
 The layer order, the attribute names (``model`` / ``net``) and the bias rule (a conv before a norm slot has a
 bias only with instance norm) are those of the reference implementation, because the state_dict keys of its
@@ -8,11 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import re
-from collections import OrderedDict
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -27,18 +26,12 @@ NormLayer = Callable[[int], nn.Module]
 
 NORM_CHOICES = ("batch", "instance", "syncbatch", "none")
 INIT_CHOICES = ("normal", "xavier", "kaiming", "orthogonal")
-NET_G_CHOICES = ("resnet_9blocks", "resnet_6blocks", "unet_256", "unet_128")
-NET_D_CHOICES = ("basic", "n_layers", "pixel")
 GAN_MODE_CHOICES = ("lsgan", "vanilla", "wgangp")
 LR_POLICY_CHOICES = ("linear", "step", "plateau", "cosine")
 
 
 def _choices(values: Sequence[str]) -> str:
     return " | ".join(values)
-
-
-class CheckpointMismatchError(UserError):
-    """A checkpoint's keys or shapes do not fit the network built from the current flags."""
 
 
 ###############################################################################
@@ -129,52 +122,25 @@ def init_net(net: nn.Module, init_type: str = "normal", init_gain: float = 0.02,
 
 
 def define_G(input_nc: int, output_nc: int, ngf: int, netG: str, norm: str = "batch", use_dropout: bool = False,
-             init_type: str = "normal", init_gain: float = 0.02, gpu_ids: Sequence[int] = ()) -> nn.Module:
-    """Build and initialise a generator: resnet_9blocks | resnet_6blocks | unet_256 | unet_128."""
-    norm_layer = get_norm_layer(norm)
-    if netG == "resnet_9blocks":
-        net: nn.Module = ResnetGenerator(input_nc, output_nc, ngf, norm_layer=norm_layer, use_dropout=use_dropout,
-                                         n_blocks=9)
-    elif netG == "resnet_6blocks":
-        net = ResnetGenerator(input_nc, output_nc, ngf, norm_layer=norm_layer, use_dropout=use_dropout, n_blocks=6)
-    elif netG == "unet_128":
-        net = UnetGenerator(input_nc, output_nc, 7, ngf, norm_layer=norm_layer, use_dropout=use_dropout)
-    elif netG == "unet_256":
-        net = UnetGenerator(input_nc, output_nc, 8, ngf, norm_layer=norm_layer, use_dropout=use_dropout)
-    else:
-        raise UserError(f"--netG {netG!r} is not a known generator; choose one of {_choices(NET_G_CHOICES)}")
+             init_type: str = "normal", init_gain: float = 0.02, gpu_ids: Sequence[int] = (),
+             **extra: Any) -> nn.Module:
+    """Build and initialise the generator ``--netG`` names in models/architectures.py; ``extra`` holds the
+    architecture flags of a model's own networks (builders ignore what they do not use)."""
+    from . import architectures  # the table imports this module's network classes
+
+    net = architectures.generator(netG).build(input_nc=input_nc, output_nc=output_nc, ngf=ngf, norm=norm,
+                                              norm_layer=get_norm_layer(norm), use_dropout=use_dropout, **extra)
     return init_net(net, init_type, init_gain, gpu_ids)
 
 
-def generator_multiple(netG: str) -> int:
-    """The side length every input of ``netG`` must be a multiple of.
-
-    A ResNet generator downsamples twice (stride 2), a U-Net 7 (unet_128) or 8 (unet_256) times down to 1x1.
-    """
-    if netG.startswith("resnet_"):
-        return 4
-    if netG == "unet_256":
-        return 256
-    if netG == "unet_128":
-        return 128
-    raise UserError(f"--netG {netG!r} is not a known generator; choose one of "
-                    f"{' | '.join(NET_G_CHOICES)}")
-
-
 def define_D(input_nc: int, ndf: int, netD: str, n_layers_D: int = 3, norm: str = "batch",
-             init_type: str = "normal", init_gain: float = 0.02, gpu_ids: Sequence[int] = ()) -> nn.Module:
-    """Build and initialise a discriminator: basic (70x70 PatchGAN) | n_layers | pixel (1x1 PatchGAN)."""
-    norm_layer = get_norm_layer(norm)
-    if netD == "basic":
-        net: nn.Module = NLayerDiscriminator(input_nc, ndf, n_layers=3, norm_layer=norm_layer)
-    elif netD == "n_layers":
-        if n_layers_D < 1:
-            raise UserError(f"--n_layers_D must be at least 1 (got {n_layers_D})")
-        net = NLayerDiscriminator(input_nc, ndf, n_layers_D, norm_layer=norm_layer)
-    elif netD == "pixel":
-        net = PixelDiscriminator(input_nc, ndf, norm_layer=norm_layer)
-    else:
-        raise UserError(f"--netD {netD!r} is not a known discriminator; choose one of {_choices(NET_D_CHOICES)}")
+             init_type: str = "normal", init_gain: float = 0.02, gpu_ids: Sequence[int] = (),
+             **extra: Any) -> nn.Module:
+    """Build and initialise the discriminator ``--netD`` names in models/architectures.py."""
+    from . import architectures  # the table imports this module's network classes
+
+    net = architectures.discriminator(netD).build(input_nc=input_nc, ndf=ndf, n_layers_D=n_layers_D, norm=norm,
+                                                  norm_layer=get_norm_layer(norm), **extra)
     return init_net(net, init_type, init_gain, gpu_ids)
 
 
@@ -496,269 +462,3 @@ class PixelDiscriminator(nn.Module):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         return self.net(input)
-
-
-###############################################################################
-# Checkpoint files
-###############################################################################
-
-_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-
-
-def _unwrap(net: nn.Module) -> nn.Module:
-    """The plain network inside DataParallel / DistributedDataParallel / torch.compile wrappers."""
-    while True:
-        if isinstance(net, (nn.DataParallel, nn.parallel.DistributedDataParallel)):
-            net = net.module
-        elif isinstance(getattr(net, "_orig_mod", None), nn.Module):
-            net = net._orig_mod
-        else:
-            return net
-
-
-def state_dict_for_saving(net: nn.Module) -> Dict[str, torch.Tensor]:
-    """The reference file format: the unwrapped network's state_dict (no prefix) as a CPU copy."""
-    state = _unwrap(net).state_dict()
-    saved: Dict[str, torch.Tensor] = OrderedDict(
-        (key, value.detach().to("cpu", copy=True)) for key, value in state.items())
-    metadata = getattr(state, "_metadata", None)
-    if metadata is not None:
-        saved._metadata = metadata  # type: ignore[attr-defined]
-    return saved
-
-
-def _check_state_dict(obj: Any, source: str) -> None:
-    if not isinstance(obj, Mapping) or not obj:
-        raise UserError(f"checkpoint {source} is not a network state_dict (it holds "
-                        f"{'an empty mapping' if isinstance(obj, Mapping) else type(obj).__name__})")
-    for key, value in obj.items():
-        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
-            raise UserError(f"checkpoint {source} is not a network state_dict (entry {key!r} holds "
-                            f"{type(value).__name__}, not a tensor)")
-
-
-def load_checkpoint_file(path: Union[str, Path]) -> Dict[str, torch.Tensor]:
-    """Read a ``.pth`` state_dict onto the CPU without running pickled code; a bad file is a UserError."""
-    p = Path(path)
-    if not p.is_file():
-        raise UserError(f"checkpoint {p} not found")
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch.load raises many types (EOFError, RuntimeError, UnpicklingError, ...)
-        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
-        raise UserError(f"cannot read checkpoint {p} (truncated or not a PyTorch file?): {reason}") from err
-    _check_state_dict(obj, str(p))
-    return dict(obj)
-
-
-def _strip_wrapper_prefix(key: str) -> str:
-    stripped = True
-    while stripped:
-        stripped = False
-        for prefix in _WRAPPER_PREFIXES:
-            if key.startswith(prefix):
-                key, stripped = key[len(prefix):], True
-    return key
-
-
-def load_network_weights(net: nn.Module, state_dict: Mapping[str, torch.Tensor], source: str,
-                         hints: Optional[Mapping[str, object]] = None) -> None:
-    """Load ``state_dict`` into ``net`` strictly, after the repairs that old reference files need.
-
-    Repairs: ``module.`` / ``_orig_mod.`` prefixes are stripped; running statistics stored for instance-norm
-    layers that keep none (pretrained files from 2018) are dropped; a missing BatchNorm
-    ``num_batches_tracked`` (pre-0.4 files) takes the network's current value. Anything else that does not fit
-    raises ``CheckpointMismatchError`` naming ``source`` and the flag that most likely differs; ``hints``
-    holds the current flag values used in that message.
-    """
-    _check_state_dict(state_dict, source)
-    target = _unwrap(net)
-    sd: Dict[str, torch.Tensor] = {_strip_wrapper_prefix(k): v for k, v in state_dict.items()}
-    modules = dict(target.named_modules())
-    for key in list(sd):
-        owner_name, _, leaf = key.rpartition(".")
-        owner = modules.get(owner_name)
-        if isinstance(owner, nn.modules.instancenorm._InstanceNorm):
-            if leaf == "num_batches_tracked" or (leaf in ("running_mean", "running_var")
-                                                 and owner.running_mean is None):
-                del sd[key]
-    for name, module in modules.items():
-        if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.num_batches_tracked is not None:
-            prefix = f"{name}." if name else ""
-            if f"{prefix}running_mean" in sd and f"{prefix}num_batches_tracked" not in sd:
-                sd[f"{prefix}num_batches_tracked"] = module.num_batches_tracked.detach().clone()
-
-    expected = target.state_dict()
-    missing = [k for k in expected if k not in sd]
-    unexpected = [k for k in sd if k not in expected]
-    wrong_shape = [(k, tuple(sd[k].shape), tuple(expected[k].shape))
-                   for k in expected if k in sd and sd[k].shape != expected[k].shape]
-    if missing or unexpected or wrong_shape:
-        reasons = _diagnose(sd, expected, hints or {})
-        details = _mismatch_details(missing, unexpected, wrong_shape)
-        raise CheckpointMismatchError(f"checkpoint {source} does not fit the network: {'; '.join(reasons)} "
-                                      f"({details})")
-    try:
-        target.load_state_dict(sd, strict=True)
-    except RuntimeError as err:
-        reason = (str(err).strip().splitlines() or ["load_state_dict failed"])[0][:300]
-        raise CheckpointMismatchError(f"checkpoint {source} does not fit the network: {reason}") from err
-
-
-def _examples(items: Sequence[str], limit: int = 3) -> str:
-    shown = ", ".join(items[:limit])
-    return shown + (", ..." if len(items) > limit else "")
-
-
-def _count(n: int, singular: str, plural: str) -> str:
-    return f"{n} {singular if n == 1 else plural}"
-
-
-def _mismatch_details(missing: Sequence[str], unexpected: Sequence[str],
-                      wrong_shape: Sequence[Tuple[str, Tuple[int, ...], Tuple[int, ...]]]) -> str:
-    parts = []
-    if missing:
-        parts.append(f"{_count(len(missing), 'key', 'keys')} missing from the file, e.g. {_examples(missing)}")
-    if unexpected:
-        parts.append(f"{_count(len(unexpected), 'unexpected key', 'unexpected keys')} in the file, "
-                     f"e.g. {_examples(unexpected)}")
-    if wrong_shape:
-        shown = [f"{k}: file {list(a)} vs network {list(b)}" for k, a, b in wrong_shape]
-        parts.append(f"{_count(len(wrong_shape), 'shape mismatch', 'shape mismatches')}, e.g. {_examples(shown, 2)}")
-    return "; ".join(parts)
-
-
-###############################################################################
-# Reading the architecture off a state_dict (for mismatch messages)
-###############################################################################
-
-_GENERATOR_FAMILIES = ("resnet", "unet")
-_FAMILY_NAMES = {"resnet": "ResNet generator", "unet": "U-Net generator",
-                 "nlayer": "PatchGAN discriminator", "pixel": "pixel discriminator"}
-_NORM_EVIDENCE = {"batch": "it has BatchNorm keys", "instance": "its convs have biases and no norm keys",
-                  "none": "it has no norm keys and its inner convs no biases"}
-_RESNET_BLOCK_KEY = re.compile(r"^model\.(\d+)\.conv_block\.(\d+)\.weight$")
-_NLAYER_CONV_KEY = re.compile(r"^model\.(\d+)\.weight$")
-
-
-@dataclass
-class _Layout:
-    """What a state_dict says about the flags that built it."""
-
-    family: str
-    depth: int  # resnet: residual blocks; unet: downsamplings; nlayer: n_layers; pixel: 0
-    norm: str  # batch | instance | none (syncbatch has batch's keys)
-    dropout: Optional[bool]  # known for resnet only; dropout leaves no key in the other networks
-    width: Optional[int]
-    in_nc: Optional[int]
-    out_nc: Optional[int]
-
-    @property
-    def is_generator(self) -> bool:
-        return self.family in _GENERATOR_FAMILIES
-
-    def arch(self) -> str:
-        """The --netG / --netD flags that build this layout, or a description when no flag value does."""
-        if self.family == "resnet":
-            named = {9: "resnet_9blocks", 6: "resnet_6blocks"}.get(self.depth)
-            return f"--netG {named}" if named else f"a ResNet generator with {self.depth} blocks"
-        if self.family == "unet":
-            named = {8: "unet_256", 7: "unet_128"}.get(self.depth)
-            return f"--netG {named}" if named else f"a U-Net generator with {self.depth} downsamplings"
-        if self.family == "pixel":
-            return "--netD pixel"
-        return "--netD basic" if self.depth == 3 else f"--netD n_layers --n_layers_D {self.depth}"
-
-
-def _dims(sd: Mapping[str, torch.Tensor], key: str) -> Optional[Tuple[int, ...]]:
-    value = sd.get(key)
-    return tuple(value.shape) if value is not None and value.dim() == 4 else None
-
-
-def _has_vector(sd: Mapping[str, torch.Tensor], key: str) -> bool:
-    value = sd.get(key)
-    return value is not None and value.dim() == 1
-
-
-def _read_layout(sd: Mapping[str, torch.Tensor]) -> Optional[_Layout]:
-    """Infer the architecture from key names and the first/last conv shapes; None if unrecognised."""
-    if "net.0.weight" in sd:
-        first = _dims(sd, "net.0.weight")
-        norm = "batch" if _has_vector(sd, "net.3.weight") else "instance" if "net.2.bias" in sd else "none"
-        return _Layout("pixel", 0, norm, None, first and first[0], first and first[1], None)
-    if "model.model.0.weight" in sd:
-        depth, prefix = 1, "model.model.1.model"
-        while f"{prefix}.1.weight" in sd:
-            depth, prefix = depth + 1, f"{prefix}.3.model"
-        first, last = _dims(sd, "model.model.0.weight"), _dims(sd, "model.model.3.weight")
-        norm = ("batch" if _has_vector(sd, "model.model.1.model.2.weight")
-                else "instance" if "model.model.0.bias" in sd else "none")
-        return _Layout("unet", depth, norm, None, first and first[0], first and first[1], last and last[1])
-    block_convs = [(int(m.group(1)), int(m.group(2))) for m in map(_RESNET_BLOCK_KEY.match, sd) if m
-                   and sd[m.group(0)].dim() == 4]
-    if block_convs:
-        depth = len({block for block, _ in block_convs})
-        conv_indices = {index for _, index in block_convs}
-        dropout = True if 6 in conv_indices else False if 5 in conv_indices else None
-        first, last = _dims(sd, "model.1.weight"), _dims(sd, f"model.{17 + depth}.weight")
-        norm = "batch" if _has_vector(sd, "model.2.weight") else "instance" if "model.1.bias" in sd else "none"
-        return _Layout("resnet", depth, norm, dropout, first and first[0], first and first[1], last and last[0])
-    if "model.0.weight" in sd:
-        convs = [m for m in map(_NLAYER_CONV_KEY.match, sd) if m and sd[m.group(0)].dim() == 4]
-        first = _dims(sd, "model.0.weight")
-        norm = "batch" if _has_vector(sd, "model.3.weight") else "instance" if "model.2.bias" in sd else "none"
-        return _Layout("nlayer", len(convs) - 2, norm, None, first and first[0], first and first[1], None)
-    return None
-
-
-def _hint(hints: Mapping[str, object], key: str, fallback: object) -> object:
-    value = hints.get(key)
-    return fallback if value is None else value
-
-
-def _diagnose(file_sd: Mapping[str, torch.Tensor], net_sd: Mapping[str, torch.Tensor],
-              hints: Mapping[str, object]) -> List[str]:
-    """Phrases naming the flags whose values the checkpoint most likely disagrees with."""
-    file_layout, net_layout = _read_layout(file_sd), _read_layout(net_sd)
-    if file_layout is None:
-        return [f"its keys ({_examples(list(file_sd))}) do not look like a network of this toolkit"]
-    if net_layout is None:
-        return [f"it holds a {_FAMILY_NAMES[file_layout.family]} ({file_layout.arch()}), which the network "
-                "being loaded is not"]
-    if file_layout.is_generator != net_layout.is_generator:
-        return [f"it holds a {_FAMILY_NAMES[file_layout.family]}, but a {_FAMILY_NAMES[net_layout.family]} is "
-                "being loaded (wrong file?)"]
-    reasons = []
-    if file_layout.family != net_layout.family or file_layout.depth != net_layout.depth:
-        if net_layout.is_generator:
-            current = f"--netG is {hints['netG']}" if hints.get("netG") else f"the network is {net_layout.arch()}"
-        elif hints.get("netD"):
-            current = f"--netD is {hints['netD']}"
-            if hints["netD"] == "n_layers" and hints.get("n_layers_D") is not None:
-                current += f" with --n_layers_D {hints['n_layers_D']}"
-        else:
-            current = f"the network is {net_layout.arch()}"
-        reasons.append(f"it looks like {file_layout.arch()}, but {current}")
-    if file_layout.norm != net_layout.norm:
-        reasons.append(f"it looks like --norm {file_layout.norm} ({_NORM_EVIDENCE[file_layout.norm]}), "
-                       f"but --norm is {_hint(hints, 'norm', net_layout.norm)}")
-    if (file_layout.family == net_layout.family == "resnet" and file_layout.dropout is not None
-            and net_layout.dropout is not None and file_layout.dropout != net_layout.dropout):
-        if file_layout.dropout:
-            reasons.append("it was saved with dropout (second conv of each block at conv_block.6), but the "
-                           "network has none: leave out --no_dropout")
-        else:
-            reasons.append("it was saved without dropout (second conv of each block at conv_block.5, norm at 6), "
-                           "but the network has dropout: add --no_dropout")
-    width_flag = "ngf" if net_layout.is_generator else "ndf"
-    if file_layout.width is not None and net_layout.width is not None and file_layout.width != net_layout.width:
-        reasons.append(f"it looks like --{width_flag} {file_layout.width}, but --{width_flag} is "
-                       f"{_hint(hints, width_flag, net_layout.width)}")
-    if file_layout.in_nc != net_layout.in_nc or file_layout.out_nc != net_layout.out_nc:
-        if net_layout.is_generator:
-            reasons.append(f"it maps {file_layout.in_nc} to {file_layout.out_nc} channels, but the network maps "
-                           f"{net_layout.in_nc} to {net_layout.out_nc} (check --input_nc/--output_nc)")
-        else:
-            reasons.append(f"it takes {file_layout.in_nc} input channels, but the network takes {net_layout.in_nc} "
-                           "(check --input_nc/--output_nc; the pix2pix discriminator takes input_nc + output_nc)")
-    return reasons or ["its keys do not match the network built from the current flags"]

@@ -13,8 +13,9 @@ from typing import Any, Dict, Optional, Sequence, Union
 from util.errors import UserError
 
 from . import networks
+from .architectures import generator
 from .base_model import BaseModel
-from .inference import DEFAULT_TILE_OVERLAP, check_tiling, generator_multiple, translate_tensor
+from .tiling import DEFAULT_TILE_OVERLAP, check_tiling, translate_tensor
 
 
 class KeepSizeAction(argparse.Action):
@@ -31,6 +32,8 @@ class KeepSizeAction(argparse.Action):
 
 class TestModel(BaseModel):
     """Visuals ``real`` and ``fake``; no losses, no training."""
+
+    pads_inputs = True  # forward() pads to the generator's multiple, so the options check no image size
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool = True) -> argparse.ArgumentParser:
@@ -55,7 +58,7 @@ class TestModel(BaseModel):
         if opt.keep_size and opt.preprocess != "none":
             raise UserError(f"--keep_size keeps the input size and needs --preprocess none, not --preprocess "
                             f"{opt.preprocess}")
-        self.multiple = generator_multiple(opt.netG)
+        self.multiple = generator(opt.netG).multiple
         check_tiling(opt.tile_size, opt.tile_overlap, self.multiple)
         self.loss_names = []
         self.visual_names = ["real", "fake"]

@@ -10,13 +10,15 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any, NoReturn, Optional, Sequence
-
-import torch
+from typing import NoReturn, Optional, Sequence
 
 import data
 import models
-from models.networks import INIT_CHOICES, NET_D_CHOICES, NET_G_CHOICES, NORM_CHOICES
+from data.base_dataset import check_size_options
+from models import architectures
+from models.architectures import add_architecture_flags
+from models.networks import INIT_CHOICES
+from util.device import resolve_gpu_ids
 from util.errors import UserError
 from util.fileio import atomic_write_text, is_main_process
 
@@ -55,24 +57,11 @@ class BaseOptions:
         # model parameters
         parser.add_argument("--model", type=str, default="cycle_gan",
                             help="chooses which model to use. [cycle_gan | pix2pix | test | colorization | template]")
-        parser.add_argument("--input_nc", type=int, default=3,
-                            help="# of input image channels: 3 for RGB and 1 for grayscale")
-        parser.add_argument("--output_nc", type=int, default=3,
-                            help="# of output image channels: 3 for RGB and 1 for grayscale")
-        parser.add_argument("--ngf", type=int, default=64, help="# of gen filters in the last conv layer")
-        parser.add_argument("--ndf", type=int, default=64, help="# of discrim filters in the first conv layer")
-        parser.add_argument("--netD", type=str, default="basic", choices=NET_D_CHOICES,
-                            help="specify discriminator architecture. The basic model is a 70x70 PatchGAN.")
-        parser.add_argument("--netG", type=str, default="resnet_9blocks", choices=NET_G_CHOICES,
-                            help="specify generator architecture")
-        parser.add_argument("--n_layers_D", type=int, default=3, help="only used if netD==n_layers")
-        parser.add_argument("--norm", type=str, default="instance", choices=NORM_CHOICES,
-                            help="instance normalization or batch normalization")
+        add_architecture_flags(parser)
         parser.add_argument("--init_type", type=str, default="normal", choices=INIT_CHOICES,
                             help="network initialization")
         parser.add_argument("--init_gain", type=float, default=0.02,
                             help="scaling factor for normal, xavier and orthogonal.")
-        parser.add_argument("--no_dropout", action="store_true", help="no dropout for the generator")
         # dataset parameters
         parser.add_argument("--dataset_mode", type=str, default="unaligned",
                             help="chooses how datasets are loaded. [unaligned | aligned | single | colorization]")
@@ -179,7 +168,10 @@ class BaseOptions:
                 self.parser.error(f"argument --suffix: cannot format {opt.suffix!r}: {err}")
             opt.name = opt.name + suffix
         self.check(opt)
-        opt.gpu_ids, opt.device = self.resolve_device(opt.gpu_ids)
+        try:
+            opt.gpu_ids, opt.device = resolve_gpu_ids(opt.gpu_ids)
+        except UserError as err:
+            self.parser.error(str(err))
         if save:
             self.print_options(opt)
         self.opt = opt
@@ -199,56 +191,14 @@ class BaseOptions:
                 error(f"argument --{flag}: must be at least 1, got {getattr(opt, flag)}")
         if opt.num_threads < 0:
             error(f"argument --num_threads: must be 0 or more, got {opt.num_threads}")
-        if opt.preprocess in ("resize_and_crop", "scale_width_and_crop") and opt.crop_size > opt.load_size:
-            error(f"argument --crop_size: {opt.crop_size} is larger than --load_size {opt.load_size}; "
-                  f"with --preprocess {opt.preprocess} images are scaled to load_size and then cropped")
-
-    def resolve_device(self, gpu_ids: str) -> tuple:
-        """Turn ``--gpu_ids`` into a list and a device; without CUDA fall back to the CPU with a warning."""
         try:
-            ids = [int(x) for x in str(gpu_ids).split(",") if x.strip() != ""]
-        except ValueError:
-            self.parser.error(f"argument --gpu_ids: expected a comma list of integers like 0 or 0,1 or -1, "
-                              f"got {gpu_ids!r}")
-        ids = [i for i in ids if i >= 0]
-        if not ids:
-            return [], torch.device("cpu")
-        if not torch.cuda.is_available():
-            if ids != [0]:
-                self.parser.error(f"argument --gpu_ids: GPU {max(ids)} does not exist (CUDA is not available on "
-                                  f"this machine); use --gpu_ids -1 for the CPU")
-            logger.warning("WARNING: --gpu_ids %s asked for a GPU but CUDA is not available here; running on "
-                           "the CPU (pass --gpu_ids -1 to silence this).", gpu_ids)
-            return [], torch.device("cpu")
-        count = torch.cuda.device_count()
-        missing = [i for i in ids if i >= count]
-        if missing:
-            self.parser.error(f"argument --gpu_ids: GPU {missing[0]} does not exist; this machine has {count} "
-                              f"GPU(s) (ids 0-{count - 1})")
-        local_rank = os.environ.get("LOCAL_RANK")
-        first = ids[int(local_rank) % len(ids)] if local_rank is not None else ids[0]
-        torch.cuda.set_device(first)
-        return ids, torch.device("cuda", first)
+            check_size_options(opt, self.size_multiple(opt))
+        except UserError as err:
+            error(str(err))
 
-
-def parse_saved_options(path: str) -> dict:
-    """Read a ``*_opt.txt`` written by ``print_options`` back into {name: value string}."""
-    values: dict = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if ": " not in line or line.startswith("-----"):
-                continue
-            key, rest = line.split(": ", 1)
-            values[key.strip()] = rest.split("\t[default:", 1)[0].strip()
-    return values
-
-
-def convert_saved_value(action: argparse.Action, text: str) -> Any:
-    """Convert a saved option string with the type of the argparse action that defines it."""
-    if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
-        return text == "True"
-    if text == "inf":
-        return float("inf")
-    if text == "None":
-        return None
-    return action.type(text) if action.type is not None else text
+    def size_multiple(self, opt: argparse.Namespace) -> int:
+        """What the sides of the images reaching the network must be a multiple of: the generator's, from the
+        architecture table, unless the model pads its inputs and crops back (``pads_inputs``, the test model)."""
+        if getattr(models.find_model_using_name(opt.model), "pads_inputs", False):
+            return 1
+        return architectures.generator(opt.netG).multiple

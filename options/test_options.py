@@ -6,12 +6,12 @@ import logging
 import os
 from typing import Optional, Sequence
 
-from .base_options import BaseOptions, convert_saved_value, parse_saved_options
+from models.architectures import ARCHITECTURE_FLAGS
+from util.saved_options import read_saved_flags
+
+from .base_options import BaseOptions
 
 logger = logging.getLogger(__name__)
-
-# Flags that describe the saved networks: test.py reuses the training run's values for those not given.
-ARCHITECTURE_FLAGS = ("netG", "ngf", "norm", "no_dropout", "input_nc", "output_nc", "netD", "ndf", "n_layers_D")
 
 
 class TestOptions(BaseOptions):
@@ -45,19 +45,10 @@ class TestOptions(BaseOptions):
     def inherit_training_options(self, opt: argparse.Namespace, argv: Optional[Sequence[str]]) -> None:
         """Take architecture flags from ``checkpoints/NAME/train_opt.txt`` when the user did not give them."""
         saved_path = os.path.join(opt.checkpoints_dir, opt.name, "train_opt.txt")
-        if not os.path.isfile(saved_path):
-            return
-        saved = parse_saved_options(saved_path)
         given = self.explicit_flags(argv)
-        actions = {a.dest: a for a in self.parser._actions}
+        saved = read_saved_flags(saved_path, self.parser, [f for f in ARCHITECTURE_FLAGS if f not in given])
         inherited = []
-        for flag in ARCHITECTURE_FLAGS:
-            if flag in given or flag not in saved or flag not in actions:
-                continue
-            try:
-                value = convert_saved_value(actions[flag], saved[flag])
-            except (TypeError, ValueError):
-                continue
+        for flag, value in saved.items():
             if value != getattr(opt, flag):
                 setattr(opt, flag, value)
                 inherited.append(f"--{flag} {value}")

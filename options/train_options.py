@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from models.networks import GAN_MODE_CHOICES, LR_POLICY_CHOICES, generator_multiple
+from models.networks import GAN_MODE_CHOICES, LR_POLICY_CHOICES
 
 from .base_options import BaseOptions
 
@@ -73,9 +73,5 @@ class TrainOptions(BaseOptions):
             self.parser.error("argument --n_epochs/--n_epochs_decay: need at least one epoch in all")
         if opt.epoch_count < 1:
             self.parser.error(f"argument --epoch_count: must be at least 1, got {opt.epoch_count}")
-        multiple = generator_multiple(opt.netG)
-        if "crop" in opt.preprocess and opt.crop_size % multiple:
-            self.parser.error(f"argument --crop_size: --netG {opt.netG} needs inputs whose sides are multiples of "
-                              f"{multiple}, got --crop_size {opt.crop_size}")
         if opt.pool_size < 0:
             self.parser.error(f"argument --pool_size: must be 0 or more, got {opt.pool_size}")

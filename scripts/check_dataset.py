@@ -2,11 +2,12 @@
 
     python scripts/check_dataset.py --dataroot ./datasets/facades --dataset_mode aligned [--phase train]
         [--direction AtoB] [--input_nc 3] [--output_nc 3] [--preprocess resize_and_crop]
-        [--load_size 286] [--crop_size 256] [--max_dataset_size N]
+        [--load_size 286] [--crop_size 256] [--netG resnet_9blocks] [--max_dataset_size N]
 
 It finds the files exactly as the dataset mode does, decodes every image fully, and reports each problem on
-its own line: files that cannot be read, A|B images of odd width, and images smaller than --crop_size where
-the crop is taken. Exit status: 0 when training with these settings would work, 1 when a problem was found,
+its own line: files that cannot be read, files the mode cannot use (A|B images of odd width), and images
+smaller than --crop_size where the crop is taken. The sizes are checked against --netG's size multiple as
+train.py checks them. Exit status: 0 when training with these settings would work, 1 when a problem was found,
 2 when the folder layout or a flag is wrong (one line naming it).
 """
 from __future__ import annotations
@@ -18,16 +19,16 @@ from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import data
-from data.base_dataset import ImageTooSmallError, output_size
+from data.base_dataset import ImageTooSmallError, check_size_options, output_size
 from data.image_folder import load_image
+from datasets.tools import run_jobs
+from models.architectures import add_architecture_flags, generator
 from options.base_options import DIRECTION_CHOICES, OptionParser, PREPROCESS_CHOICES
 from util.cli import run_cli, setup_logging
-from datasets.tools import run_jobs
 from util.errors import ImageReadError, UserError
 
 MAX_LINES_PER_KIND = 20
 HIGH_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
-GRAY_MODES = {"1", "L", "LA", "La"}
 Size = Tuple[int, int]
 
 
@@ -38,8 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset_mode", default="unaligned", help="unaligned, aligned, single, colorization...")
     parser.add_argument("--phase", default="train", help="sub-folder phase (train, val, test...)")
     parser.add_argument("--direction", default="AtoB", choices=DIRECTION_CHOICES)
-    parser.add_argument("--input_nc", type=int, default=3, help="input channels (1 gray, 3 RGB)")
-    parser.add_argument("--output_nc", type=int, default=3, help="output channels (1 gray, 3 RGB)")
+    add_architecture_flags(parser, ("netG", "input_nc", "output_nc"))
     parser.add_argument("--preprocess", default="resize_and_crop", choices=PREPROCESS_CHOICES)
     parser.add_argument("--load_size", type=int, default=286, help="scale images to this size")
     parser.add_argument("--crop_size", type=int, default=256, help="then crop to this size")
@@ -85,15 +85,15 @@ def check(opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str], int
     """
     if not os.path.exists(opt.dataroot):
         raise UserError(f"--dataroot {opt.dataroot} does not exist")
+    check_size_options(opt, generator(opt.netG).multiple)
     dataset = data.find_dataset_using_name(opt.dataset_mode)(opt)
     folders = dataset.image_folders()
     if not folders:
         raise UserError(f"--dataset_mode {opt.dataset_mode} reads no image folders, so there is nothing to check")
-    side_by_side = opt.dataset_mode == "aligned"
-    phase = "" if opt.dataset_mode == "single" else f" --phase {opt.phase}"
+    phase = f" --phase {opt.phase}" if dataset.uses_phase else ""
     report = [f"checking --dataset_mode {opt.dataset_mode}{phase} in {opt.dataroot} with --preprocess "
               f"{opt.preprocess} --load_size {opt.load_size} --crop_size {opt.crop_size}"]
-    problems: Dict[str, List[str]] = {"unreadable": [], "odd width": [], "too small": []}
+    problems: Dict[str, List[str]] = {"unreadable": [], "file": [], "too small": []}
     warnings: List[str] = []
     for folder, paths in folders.items():
         results = run_jobs(inspect_image, [(p,) for p in paths], parallel=len(paths) > 50)
@@ -108,19 +108,16 @@ def check(opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str], int
             assert size is not None and mode is not None
             sizes.append(size)
             modes[mode] += 1
-            w, h = size
-            if side_by_side and w % 2:
-                problems["odd width"].append(f"'{path}': width {w} is odd, so its A and B halves differ in size "
-                                             f"(A|B images need an even width)")
+            problems["file"] += dataset.file_problems(path, size, mode)
             try:
-                final_sizes.append(output_size(opt, (w // 2, h) if side_by_side else size))
+                final_sizes.append(output_size(opt, dataset.piece_size(size)))
             except ImageTooSmallError as err:
-                where = " (each half)" if side_by_side else ""
+                where = f" (each of its {dataset.pieces})" if dataset.pieces else ""
                 problems["too small"].append(f"'{path}'{where}: {err}")
         if sizes:
             report.append(f"  sizes: {describe_sizes(sizes)}")
-            if side_by_side:
-                report.append(f"  A and B halves: {describe_sizes([(w // 2, h) for w, h in sizes])}")
+            if dataset.pieces:
+                report.append(f"  {dataset.pieces}: {describe_sizes([dataset.piece_size(s) for s in sizes])}")
             report.append("  modes: " + ", ".join(f"{m} {n}" for m, n in sorted(modes.items())))
         if final_sizes:
             report.append(f"  training size: {describe_sizes(final_sizes)}")
@@ -131,9 +128,7 @@ def check(opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str], int
         if high_bit:
             warnings.append(f"{folder}: {high_bit} image(s) have more than 8 bits per channel; they are read as "
                             f"8-bit RGB by clipping, which usually washes them out (convert them to 8-bit first)")
-        gray = sum(n for m, n in modes.items() if m in GRAY_MODES)
-        if opt.dataset_mode == "colorization" and gray:
-            warnings.append(f"{folder}: {gray} image(s) are grayscale and carry no colour to learn")
+        warnings += dataset.folder_warnings(folder, modes)
     lines: List[str] = []
     for found in problems.values():
         lines += found[:MAX_LINES_PER_KIND]

@@ -15,7 +15,8 @@ atomically into ``--out``, default: the checkpoint's folder):
 
 ``{stem}`` is ``{name}_{epoch}_net_{net}`` (e.g. horse2zebra_latest_net_G_A), or the ``.pth`` file's stem. Both
 take and return float32 images in [-1, 1] shaped N x C x H x W, where H and W are multiples of the generator's
-multiple (4 for ResNets, 128 for unet_128, 256 for unet_256): pad and crop as models/inference.py does.
+multiple (models/architectures.py: 4 for ResNets, 128 for unet_128, 256 for unet_256): pad and crop as
+models/tiling.py does.
 
 After writing, PyTorch, the loaded TorchScript file and onnxruntime (CPU) run the same random inputs of two
 batch sizes and spatial sizes; the maximum absolute difference of each is printed, and the script exits with
@@ -38,7 +39,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.inference import (GeneratorSpec, add_architecture_flags, load_generator,
+from models.architectures import GENERATOR_FLAGS
+from models.inference import (GeneratorSpec, add_generator_flags, load_generator,
                               read_run_architecture, resolve_run_checkpoint, run_directory)
 from util.cli import run_cli, setup_logging
 from util.errors import UserError
@@ -77,7 +79,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--out", default=None, help="output folder (default: the checkpoint's folder)")
     parser.add_argument("--tolerance", type=float, default=1e-4,
                         help="largest max |difference| to PyTorch that the parity check accepts (default: 1e-4)")
-    add_architecture_flags(parser)
+    add_generator_flags(parser)
     return parser.parse_args(argv)
 
 
@@ -188,7 +190,7 @@ def export(opt: argparse.Namespace) -> List[ParityResult]:
         if opt.opset not in OPSETS:
             raise UserError(f"--opset {opt.opset} is not supported; choose {OPSETS.start} to {OPSETS.stop - 1}")
         require_modules(["onnx", "onnxruntime"], "ONNX export")
-    flags = {name: getattr(opt, name) for name in GeneratorSpec.__dataclass_fields__}
+    flags = {name: getattr(opt, name) for name in GENERATOR_FLAGS}
     if opt.name:
         run_dir = run_directory(opt.name, opt.checkpoints_dir)
         path = resolve_run_checkpoint(run_dir, opt.epoch, opt.net)

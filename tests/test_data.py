@@ -18,8 +18,8 @@ from PIL import Image
 
 import data
 from data import base_dataset
-from data.base_dataset import (ImageTooSmallError, ScaleWidth, get_params, get_transform, output_size,
-                               pre_crop_size)
+from data.base_dataset import (ImageTooSmallError, ScaleWidth, check_size_options, get_params, get_transform,
+                               output_size, pre_crop_size)
 from data.image_folder import IMG_EXTENSIONS, is_image_file, load_image, make_dataset
 from tests.conftest import make_aligned, make_unaligned, run_script, write_image
 from util.cli import user_error_line
@@ -155,11 +155,24 @@ def test_aligned_direction_decides_which_half_is_gray_and_odd_widths_give_equal_
     assert torch.allclose(btoa["A"].mean(dim=(1, 2)), torch.tensor([1.0, -1.0, -1.0]))  # A stays the left half
 
 
-def test_aligned_rejects_crop_larger_than_load(tmp_path: Path) -> None:
-    root = make_aligned(tmp_path / "ab", n=1)
+def test_size_check_crop_fits_and_network_sides_are_multiples() -> None:
+    def opt(**changes: Any) -> argparse.Namespace:
+        return argparse.Namespace(**{"preprocess": "resize_and_crop", "load_size": 36, "crop_size": 32,
+                                     "netG": "unet_128", **changes})
+
     with pytest.raises(UserError, match=r"--crop_size 40 is larger than --load_size 36"):
-        dataset_of(root, dataset_mode="aligned", crop_size=40)
-    assert len(dataset_of(root, dataset_mode="aligned", preprocess="crop", load_size=8, crop_size=32)) == 1
+        check_size_options(opt(crop_size=40))
+    check_size_options(opt(preprocess="crop", load_size=8))  # crop only: load_size plays no part
+    with pytest.raises(UserError, match=r"^--crop_size 32: --netG unet_128 needs inputs whose sides are multiples "
+                                        r"of 128; use --crop_size 128$"):
+        check_size_options(opt(), 128)
+    # no crop: the width scale_width gives (load_size, rounded to 4) is what reaches the network
+    with pytest.raises(UserError, match=r"^--load_size 100: with --preprocess scale_width images are 100 px wide, "
+                                        r"but --netG unet_128 needs .* use --load_size 128$"):
+        check_size_options(opt(preprocess="scale_width", load_size=100), 128)
+    check_size_options(opt(preprocess="scale_width", load_size=128), 128)
+    check_size_options(opt(preprocess="scale_width", load_size=101), 4)  # rounded to 100 before the network
+    check_size_options(opt(preprocess="none"), 128)  # every side depends on the image
 
 
 def test_single_reads_dataroot_itself_or_one_image_file(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from models import networks
+from models import checkpoint, networks
 from options.train_options import TrainOptions
 from tests.conftest import TINY, run_script, write_image
 from util.errors import UserError
@@ -33,7 +33,7 @@ def save_generator(path: Path, netG: str, norm: str, dropout: bool = False) -> t
             module.running_mean.uniform_(-0.2, 0.2)
             module.running_var.uniform_(0.5, 2.0)
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(networks.state_dict_for_saving(net), path)
+    torch.save(checkpoint.state_dict_for_saving(net), path)
     return net.eval()
 
 
@@ -93,7 +93,7 @@ def test_export_cli_from_run(tmp_path: Path) -> None:
     assert proc.stdout.count("onnx ") >= 2 and "Warning" not in proc.stderr
     assert not list((tmp_path / "out").glob(".*.tmp"))
 
-    with pytest.raises(networks.CheckpointMismatchError, match="--ngf 8, but --ngf is 16"):  # a flag wins
+    with pytest.raises(checkpoint.CheckpointMismatchError, match="--ngf 8, but --ngf is 16"):  # a flag wins
         export.export(export.parse_args(["--name", "run", "--checkpoints_dir", str(ckpt), "--ngf", "16",
                                          "--out", str(tmp_path / "bad")]))
     assert not (tmp_path / "bad").exists()

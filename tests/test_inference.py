@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 from torch import nn
 
-from models import create_model, networks
-from models.inference import (GeneratorSpec, Translator, crop_to, generator_multiple, pad_to_multiple,
-                              resolve_run_checkpoint, translate_tensor, translate_tiled)
+from models import architectures, checkpoint, create_model, networks
+from models.inference import GeneratorSpec, Translator, resolve_run_checkpoint
+from models.tiling import crop_to, pad_to_multiple, translate_tensor, translate_tiled
 from options.test_options import TestOptions
 from tests.conftest import FIXTURES, TINY, TINY_TEST, make_unaligned, needs_fixture, run_script, write_image
 from util.errors import UserError
@@ -44,10 +44,10 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_generator_multiple() -> None:
-    assert [generator_multiple(n) for n in ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256")] == \
+    assert [architectures.generator(n).multiple for n in ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256")] == \
         [4, 4, 128, 256]
     with pytest.raises(UserError, match="--netG 'unet_64'"):
-        generator_multiple("unet_64")
+        architectures.generator("unet_64")
 
 
 def test_pad_to_multiple_reflects_or_replicates_and_crops_back() -> None:
@@ -68,7 +68,7 @@ def test_pad_to_multiple_reflects_or_replicates_and_crops_back() -> None:
 @pytest.mark.parametrize("netG", ["resnet_6blocks", "unet_128"])
 def test_odd_sized_image_keeps_its_size(netG: str) -> None:
     net = generator(netG)
-    out = translate_tensor(net, torch.rand(1, 3, 37, 53) * 2 - 1, generator_multiple(netG))
+    out = translate_tensor(net, torch.rand(1, 3, 37, 53) * 2 - 1, architectures.generator(netG).multiple)
     assert out.shape == (1, 3, 37, 53)
     translator = Translator(net, GeneratorSpec(netG=netG, ngf=8))
     image = Image.fromarray(np.random.RandomState(0).randint(0, 255, (37, 53, 3), dtype=np.uint8))
@@ -159,7 +159,7 @@ def test_translator_from_run(trained_run: Path) -> None:
     assert translator(Image.open(image)).size == (53, 37)
     other = Translator.from_run(trained_run / "r", net="G_B")  # a run folder path works too
     assert not torch.allclose(other(x), translator(x))
-    with pytest.raises(networks.CheckpointMismatchError, match="--ngf 8"):
+    with pytest.raises(checkpoint.CheckpointMismatchError, match="--ngf 8"):
         Translator.from_run("r", checkpoints_dir=trained_run, ngf=16)
     with pytest.raises(UserError, match="latest_net_G_A.pth, latest_net_G_B.pth"):
         resolve_run_checkpoint(trained_run / "r", "latest", "G")

@@ -13,9 +13,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-from models import networks
-from models.networks import CheckpointMismatchError
+from models import checkpoint, networks
+from models.checkpoint import CheckpointMismatchError
 from util.errors import UserError
+from util.fileio import load_checkpoint_file
 
 from tests.conftest import FIXTURES, IN_CI, SHARED
 
@@ -42,7 +43,7 @@ def small_G(netG: str = "resnet_9blocks", norm: str = "instance", ngf: int = 8, 
 
 def mismatch_message(net: nn.Module, state_dict: Dict[str, torch.Tensor], hints: Dict[str, object]) -> str:
     with pytest.raises(CheckpointMismatchError) as caught:
-        networks.load_network_weights(net, state_dict, "/ckpt/latest_net_G.pth", hints)
+        checkpoint.load_network_weights(net, state_dict, "/ckpt/latest_net_G.pth", hints)
     message = str(caught.value)
     assert "/ckpt/latest_net_G.pth" in message
     assert "\n" not in message
@@ -67,12 +68,12 @@ def test_reference_fixture_loads_strictly_and_reproduces_output(path: Path) -> N
 
 
 def test_legacy_checkpoint_with_instance_norm_statistics_loads() -> None:
-    state_dict = networks.load_checkpoint_file(need(LEGACY_G))
+    state_dict = load_checkpoint_file(need(LEGACY_G))
     assert any(k.endswith("running_mean") for k in state_dict)
     net = small_G("resnet_9blocks", "instance", ngf=8, dropout=False)
     with pytest.raises(RuntimeError, match="running_mean"):
         net.load_state_dict(state_dict, strict=True)
-    networks.load_network_weights(net, state_dict, str(LEGACY_G))
+    checkpoint.load_network_weights(net, state_dict, str(LEGACY_G))
     for key, value in net.state_dict().items():
         assert torch.equal(value, state_dict[key]), key
     image = torch.rand(1, 3, 32, 32) * 2 - 1
@@ -191,7 +192,7 @@ def test_norm_layers_and_bias_rule() -> None:
 
 @pytest.mark.parametrize("call, flag, valid", [
     (lambda: networks.get_norm_layer("sync_batch"), "--norm", "instance"),
-    (lambda: networks.define_G(3, 3, 8, "resnet_12blocks"), "--netG", "unet_128"),
+    (lambda: networks.define_G(3, 3, 8, "resnet_0blocks"), "--netG", "unet_128"),
     (lambda: networks.define_D(3, 8, "patch"), "--netD", "pixel"),
     (lambda: networks.GANLoss("hinge"), "--gan_mode", "wgangp"),
     (lambda: networks.init_weights(nn.Conv2d(1, 1, 1), "uniform"), "--init_type", "orthogonal"),
@@ -256,13 +257,13 @@ def test_mismatch_dropout_checkpoint_into_network_without_dropout() -> None:
 
 
 def test_mismatch_checkpoint_without_dropout_into_dropout_network() -> None:
-    state_dict = networks.load_checkpoint_file(need(LEGACY_G))
+    state_dict = load_checkpoint_file(need(LEGACY_G))
     message = mismatch_message(small_G(dropout=True), state_dict, {"no_dropout": False})
     assert "add --no_dropout" in message
 
 
 def test_mismatch_ngf() -> None:
-    state_dict = networks.load_checkpoint_file(need(LEGACY_G))
+    state_dict = load_checkpoint_file(need(LEGACY_G))
     message = mismatch_message(small_G(ngf=16), state_dict, {"netG": "resnet_9blocks", "ngf": 16})
     assert "--ngf 8, but --ngf is 16" in message
     assert "--norm" not in message and "--netG" not in message
@@ -303,14 +304,14 @@ def test_load_repairs_prefixes_and_missing_num_batches_tracked() -> None:
     with torch.no_grad():
         for p in source.parameters():
             p.add_(1.0)
-    saved = networks.state_dict_for_saving(source)
+    saved = checkpoint.state_dict_for_saving(source)
     wrapped = {f"module._orig_mod.{k}": v for k, v in saved.items() if not k.endswith("num_batches_tracked")}
     target = small_G("unet_128", "batch")
     expected_counter = torch.tensor(7)
     for m in target.modules():
         if isinstance(m, nn.BatchNorm2d):
             m.num_batches_tracked.fill_(7)
-    networks.load_network_weights(target, wrapped, "old.pth")
+    checkpoint.load_network_weights(target, wrapped, "old.pth")
     for key, value in target.state_dict().items():
         if key.endswith("num_batches_tracked"):
             assert torch.equal(value, expected_counter), key
@@ -322,17 +323,17 @@ def test_load_repairs_prefixes_and_missing_num_batches_tracked() -> None:
 def test_state_dict_for_saving_unwraps_and_copies_to_cpu(tmp_path: Path) -> None:
     net = small_G("resnet_6blocks", "batch", ngf=4)
     for wrapped in (nn.DataParallel(net), torch.compile(net)):
-        saved = networks.state_dict_for_saving(wrapped)
+        saved = checkpoint.state_dict_for_saving(wrapped)
         assert list(saved) == list(net.state_dict())
         assert all(v.device.type == "cpu" for v in saved.values())
     saved["model.1.weight"].zero_()
     assert not torch.all(net.model[1].weight == 0)
 
-    saved = networks.state_dict_for_saving(net)
+    saved = checkpoint.state_dict_for_saving(net)
     path = tmp_path / "latest_net_G.pth"
     torch.save(saved, path)
     fresh = small_G("resnet_6blocks", "batch", ngf=4)
-    networks.load_network_weights(fresh, networks.load_checkpoint_file(path), str(path))
+    checkpoint.load_network_weights(fresh, load_checkpoint_file(path), str(path))
     x = torch.randn(1, 3, 16, 16)
     with torch.no_grad():
         assert torch.equal(fresh.eval()(x), net.eval()(x))
@@ -341,24 +342,24 @@ def test_state_dict_for_saving_unwraps_and_copies_to_cpu(tmp_path: Path) -> None
 def test_unreadable_checkpoint_files_name_the_path(tmp_path: Path) -> None:
     missing = tmp_path / "missing_net_G.pth"
     with pytest.raises(UserError, match=re.escape(str(missing))):
-        networks.load_checkpoint_file(missing)
+        load_checkpoint_file(missing)
 
     good = tmp_path / "good.pth"
     torch.save(small_G(ngf=4).state_dict(), good)
     truncated = tmp_path / "latest_net_G.pth"
     truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(UserError, match=re.escape(str(truncated))):
-        networks.load_checkpoint_file(truncated)
+        load_checkpoint_file(truncated)
 
     not_state_dict = tmp_path / "options.pth"
     torch.save({"epoch": 3, "lr": 0.1}, not_state_dict)
     with pytest.raises(UserError, match="not a network state_dict"):
-        networks.load_checkpoint_file(not_state_dict)
+        load_checkpoint_file(not_state_dict)
 
     pickled_object = tmp_path / "object.pth"
     torch.save(argparse.Namespace(lr=0.1), pickled_object)
     with pytest.raises(UserError, match=re.escape(str(pickled_object))):
-        networks.load_checkpoint_file(pickled_object)
+        load_checkpoint_file(pickled_object)
 
 
 # --------------------------------------------------------------------------- losses

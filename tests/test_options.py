@@ -55,7 +55,7 @@ def test_test_inherits_architecture_from_training_run(unaligned_root: Path, tmp_
 
 @pytest.mark.parametrize("args, needle", [
     (["--model", "nope"], "--model"),
-    (["--netG", "resnet_5blocks"], "--netG"),
+    (["--netG", "resnet_0blocks"], "--netG"),
     (["--norm", "group"], "--norm"),
     (["--preprocess", "zoom"], "--preprocess"),
     (["--crop_size", "300"], "--crop_size"),
@@ -64,6 +64,7 @@ def test_test_inherits_architecture_from_training_run(unaligned_root: Path, tmp_
     (["--direction", "AtoC"], "--direction"),
     (["--batch_size", "0"], "--batch_size"),
     (["--model", "pix2pix", "--load_size", "200", "--crop_size", "200"], "--crop_size"),
+    (["--netG", "unet_128", "--preprocess", "scale_width", "--load_size", "100"], "--load_size"),
 ])
 def test_bad_values_exit_with_one_line(unaligned_root: Path, tmp_path: Path, args, needle) -> None:
     proc = run_script("train.py", ["--dataroot", str(unaligned_root), "--checkpoints_dir", str(tmp_path), *args],

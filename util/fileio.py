@@ -1,4 +1,4 @@
-"""All file output of a run goes through here.
+"""All file output of a run goes through here, and so does reading back the checkpoints it writes.
 
 Writes are atomic (temporary file in the same folder, fsync, rename) so a crash never leaves a half-written
 checkpoint, page or log. ``is_main_process`` is the single switch that a multi-process run uses to let only
@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Any, Callable, Iterable, List, Tuple, Union
+from typing import IO, Any, Callable, Dict, Iterable, List, Mapping, Tuple, Union
+
+from util.errors import UserError
 
 
 PathLike = Union[str, os.PathLike]
@@ -45,6 +47,38 @@ def atomic_torch_save(obj: Any, path: PathLike) -> None:
     import torch
 
     atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def check_state_dict(obj: Any, source: str) -> None:
+    """UserError unless ``obj`` is a non-empty mapping of names to tensors (a network's state_dict)."""
+    import torch
+
+    if not isinstance(obj, Mapping) or not obj:
+        raise UserError(f"checkpoint {source} is not a network state_dict (it holds "
+                        f"{'an empty mapping' if isinstance(obj, Mapping) else type(obj).__name__})")
+    for key, value in obj.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            raise UserError(f"checkpoint {source} is not a network state_dict (entry {key!r} holds "
+                            f"{type(value).__name__}, not a tensor)")
+
+
+def load_checkpoint_file(path: PathLike) -> Dict[str, Any]:
+    """Read a ``.pth`` state_dict onto the CPU without running pickled code; a bad file is a UserError.
+
+    The one reader of network files: checkpoints of a run and downloaded pretrained generators alike.
+    """
+    import torch
+
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"checkpoint {p} not found")
+    try:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch.load raises many types (EOFError, RuntimeError, UnpicklingError, ...)
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise UserError(f"cannot read checkpoint {p} (truncated or not a PyTorch file?): {reason}") from err
+    check_state_dict(obj, str(p))
+    return dict(obj)
 
 
 def append_text(path: PathLike, text: str) -> None:
