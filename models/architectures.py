@@ -324,7 +324,7 @@ def _pixel(*, input_nc: int, ndf: int, norm_layer: networks.NormLayer, **_: Any)
 
 # A ResNet generator downsamples twice (stride 2); a U-Net 7 (unet_128) or 8 (unet_256) times down to 1x1.
 register_generator("resnet_<n_blocks>blocks", _resnet, multiple=4, layout=CheckpointLayout(read_resnet_layout),
-                   help="ResNet with N residual blocks (the reference's resnet_9blocks, resnet_6blocks)")
+                   help="ResNet with n_blocks residual blocks, e.g. resnet_9blocks, resnet_6blocks")
 register_generator("unet_256", _unet(8), multiple=256, layout=CheckpointLayout(read_unet_layout, depth=8),
                    help="U-Net with 8 downsamplings")
 register_generator("unet_128", _unet(7), multiple=128, layout=CheckpointLayout(read_unet_layout, depth=7),

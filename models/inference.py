@@ -9,9 +9,9 @@ small Python API. Run from the repository root (or put it on ``sys.path``)::
 
 ``from_run`` reads the architecture (``--netG``, ``--ngf``, ``--norm``, ...) from the run's ``train_opt.txt``;
 whatever is still unknown (a downloaded pretrained model has no options file) is read off the checkpoint's keys
-and shapes. The generators only accept sides that are multiples of 4 (ResNet) or of 128/256 (U-Net), so images
-are padded (reflect, or replicate where the image is too small to reflect) and the result is cropped back to the
-input's size. Networks always run in eval mode (batch norm with running statistics, no dropout) without
+and shapes. A generator only accepts sides that are multiples of its size multiple (models/architectures.py: 4
+for ResNets, 128/256 for U-Nets), so images are padded and the result is cropped back to the input's size, or
+run in tiles (models/tiling.py). Networks always run in eval mode (batch norm with running statistics, no dropout) without
 gradients.
 """
 from __future__ import annotations

@@ -1,13 +1,17 @@
 """Options: reference flags and defaults, hooks, suffix, saved option files, and one-line errors for bad values."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
+from models.architectures import ARCHITECTURE_FLAGS, add_architecture_flags
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from tests.conftest import TINY, run_script
+from util.errors import UserError
+from util.saved_options import read_saved_flags
 
 
 def test_reference_defaults(unaligned_root: Path, tmp_path: Path) -> None:
@@ -51,6 +55,23 @@ def test_test_inherits_architecture_from_training_run(unaligned_root: Path, tmp_
                                "--norm", "none", "--results_dir", str(tmp_path)], save=False)
     assert (opt.netG, opt.ngf, opt.no_dropout) == ("unet_128", 8, True)
     assert opt.norm == "none"  # given on the command line: kept
+
+
+def test_saved_flags_are_read_with_the_parser_types(tmp_path: Path) -> None:
+    parser = argparse.ArgumentParser()
+    add_architecture_flags(parser)
+    saved = tmp_path / "train_opt.txt"
+    saved.write_text("----------------- Options ---------------\n"
+                     "                     netG: resnet_4blocks                \t[default: resnet_9blocks]\n"
+                     "                      ngf: 8                             \t[default: 64]\n"
+                     "               no_dropout: True                          \t[default: False]\n"
+                     "----------------- End -------------------\n")
+    assert read_saved_flags(saved, parser, ARCHITECTURE_FLAGS) == {"netG": "resnet_4blocks", "ngf": 8,
+                                                                   "no_dropout": True}
+    assert read_saved_flags(tmp_path / "missing.txt", parser, ARCHITECTURE_FLAGS) == {}
+    saved.write_text("ngf: eight\n")
+    with pytest.raises(UserError, match="train_opt.txt: cannot read ngf = 'eight'"):
+        read_saved_flags(saved, parser, ["ngf"])
 
 
 @pytest.mark.parametrize("args, needle", [
