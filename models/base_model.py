@@ -18,6 +18,7 @@ from util.image_pool import ImagePool
 from util.seeding import get_rng_state, set_rng_state
 
 from . import networks
+from .architectures import ARCHITECTURE_FLAGS
 from .checkpoint import load_network_weights, state_dict_for_saving
 
 logger = logging.getLogger(__name__)
@@ -159,13 +160,12 @@ class BaseModel(ABC):
                                 f"{', --model_suffix' if hasattr(self.opt, 'model_suffix') else ''})")
             logger.info("loading the model from %s", path)
             state_dict = load_checkpoint_file(path)
-            load_network_weights(net, state_dict, path, hints=self.architecture_hints(name))
+            load_network_weights(net, state_dict, path, hints=self.architecture_hints())
 
-    def architecture_hints(self, name: str) -> Dict[str, Any]:
-        """Flag values that shaped network ``name``, for checkpoint-mismatch messages."""
-        keys = ("input_nc", "output_nc", "norm", "no_dropout")
-        keys += ("netG", "ngf") if name.startswith("G") else ("netD", "ndf", "n_layers_D")
-        return {k: getattr(self.opt, k) for k in keys if hasattr(self.opt, k)}
+    def architecture_hints(self) -> Dict[str, Any]:
+        """Flag values that shaped the networks, for checkpoint-mismatch messages (which pick the generator's
+        or the discriminator's flags by the kind of network the file holds)."""
+        return {k: getattr(self.opt, k) for k in ARCHITECTURE_FLAGS if hasattr(self.opt, k)}
 
     def training_state(self, counters: Dict[str, Any]) -> Dict[str, Any]:
         """Everything beyond the weights that an uninterrupted run would still have in memory."""
