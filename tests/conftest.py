@@ -37,11 +37,6 @@ def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """``-m "not slow"`` leaves out the tests that train or run scripts for more than about ten seconds."""
-    config.addinivalue_line("markers", "slow: takes more than about ten seconds (deselect with -m 'not slow')")
-
-
 def needs_fixture(path: Path, what: str = "reference fixture") -> pytest.MarkDecorator:
     """Skip when ``path`` is absent, except in CI (``CI=true``), where the test runs and fails on the missing file."""
     return pytest.mark.skipif(not path.exists() and not IN_CI, reason=f"{what} {path} is absent")
