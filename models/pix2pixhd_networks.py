@@ -254,9 +254,10 @@ class VGG19Features(nn.Module):
 
     def __init__(self, state_dict: Optional[Mapping[str, torch.Tensor]] = None, source: str = "") -> None:
         super().__init__()
-        import torchvision
+        from torchvision.models import vgg
 
-        features = torchvision.models.vgg19(weights=None).features[: VGG_SLICE_ENDS[-1] + 1]
+        # only the convolutional part: building the whole vgg19 would initialise 120 M unused classifier weights
+        features = vgg.make_layers(vgg.cfgs["E"])[: VGG_SLICE_ENDS[-1] + 1]
         if state_dict is not None:
             wanted = {k[len("features."):]: v for k, v in state_dict.items() if k.startswith("features.")}
             expected = features.state_dict()

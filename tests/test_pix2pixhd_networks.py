@@ -84,6 +84,7 @@ def test_instance_average_gives_one_value_per_instance_and_channel() -> None:
     assert torch.allclose(features.grad, torch.ones_like(features))  # each mean spreads back over its pixels
 
 
+@pytest.mark.slow
 def test_vgg_weights_from_a_local_torchvision_file(tmp_path: Path) -> None:
     import torchvision
 
