@@ -15,7 +15,7 @@ import signal
 import time
 from typing import Any, Dict, Optional
 
-from data import create_dataset
+from data import batch_length, create_dataset
 from models import create_model
 from models.base_model import BaseModel
 from options.train_options import TrainOptions
@@ -101,7 +101,7 @@ def main() -> None:
             epoch_rng = get_rng_state()
             iterator = iter(dataset)
             for _ in range(-(-skip // opt.batch_size)):
-                epoch_iter += len(next(iterator)["A"])
+                epoch_iter += batch_length(next(iterator))
             if skip:
                 set_rng_state(start["rng"])
             visualizer.start_epoch(epoch, dataset_size - epoch_iter)
@@ -110,7 +110,7 @@ def main() -> None:
             for data in iterator:
                 iter_start_time = time.time()
                 t_data = iter_start_time - iter_data_time
-                batch_size = len(data["A"])
+                batch_size = batch_length(data)
                 before = total_iters
                 total_iters += batch_size
                 epoch_iter += batch_size

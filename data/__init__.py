@@ -43,6 +43,13 @@ def get_option_setter(dataset_name: str) -> Callable[[argparse.ArgumentParser, b
     return find_dataset_using_name(dataset_name).modify_commandline_options
 
 
+def batch_length(batch: Dict[str, Any]) -> int:
+    """Samples in a collated batch: the length of its first tensor (every dataset mode has one)."""
+    import torch
+
+    return len(next(v for v in batch.values() if isinstance(v, torch.Tensor)))
+
+
 def create_dataset(opt: argparse.Namespace, sampler: Optional[SamplerArg] = None) -> "CustomDatasetDataLoader":
     """The dataset of ``opt.dataset_mode`` wrapped in a DataLoader; iterate over it for batches.
 

@@ -199,6 +199,9 @@ class BaseOptions:
     def size_multiple(self, opt: argparse.Namespace) -> int:
         """What the sides of the images reaching the network must be a multiple of: the generator's, from the
         architecture table, unless the model pads its inputs and crops back (``pads_inputs``, the test model)."""
-        if getattr(models.find_model_using_name(opt.model), "pads_inputs", False):
+        model = models.find_model_using_name(opt.model)
+        if getattr(model, "pads_inputs", False):
             return 1
+        if hasattr(model, "size_multiple"):  # set by more flags than --netG (pix2pixhd's downsamplings)
+            return model.size_multiple(opt)
         return architectures.generator(opt.netG).multiple

@@ -6,6 +6,7 @@ import logging
 import os
 from typing import Optional, Sequence
 
+import models
 from models.architectures import ARCHITECTURE_FLAGS
 from util.saved_options import read_saved_flags
 
@@ -52,7 +53,9 @@ class TestOptions(BaseOptions):
         """Take architecture flags from ``checkpoints/NAME/train_opt.txt`` when the user did not give them."""
         saved_path = os.path.join(opt.checkpoints_dir, opt.name, "train_opt.txt")
         given = self.explicit_flags(argv)
-        saved = read_saved_flags(saved_path, self.parser, [f for f in ARCHITECTURE_FLAGS if f not in given])
+        model_flags = getattr(models.find_model_using_name(opt.model), "architecture_flags", ())
+        flags = ARCHITECTURE_FLAGS + tuple(f for f in model_flags if f not in ARCHITECTURE_FLAGS)
+        saved = read_saved_flags(saved_path, self.parser, [f for f in flags if f not in given])
         inherited = []
         for flag, value in saved.items():
             if value != getattr(opt, flag):
