@@ -13,6 +13,11 @@ val written as test:
 
 Frames are matched by their identifier (city_sequence_frame); a frame present on one side only is reported
 and skipped. JPEG quality 100 without chroma subsampling.
+
+With ``--layout pix2pixhd`` it writes pix2pixHD's layout instead (``--model pix2pixhd``, dataset mode
+pix2pixhd), at full resolution and byte for byte: {train,test}_label/ (*_gtFine_labelIds.png),
+{train,test}_inst/ (*_gtFine_instanceIds.png, 16-bit) and {train,test}_img/ (*_leftImg8bit.png), keeping the
+file names, so the three folders sort alike and pair by position.
 """
 from __future__ import annotations
 
@@ -27,6 +32,7 @@ from data.image_folder import load_image
 from util.cli import run_cli, setup_logging
 from datasets.tools import names_list, run_jobs, save_image, side_by_side
 from util.errors import ImageReadError, UserError
+from util.fileio import atomic_write
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +40,9 @@ SIZE = 256
 LABEL_SUFFIX = "_gtFine_color.png"
 PHOTO_SUFFIX = "_leftImg8bit.png"
 PHASES = {"train": "train", "val": "test"}
+# pix2pixHD layout: output folder suffix -> (source: gtFine or leftImg8bit, file suffix)
+HD_FOLDERS = {"label": ("gtFine", "_gtFine_labelIds.png"), "inst": ("gtFine", "_gtFine_instanceIds.png"),
+              "img": ("leftImg8bit", PHOTO_SUFFIX)}
 
 
 def _frames(folder: Path, suffix: str) -> Dict[str, Path]:
@@ -66,11 +75,49 @@ def write_frame(label_path: Path, photo_path: Path, out_dir: Path, phase: str, i
     return None
 
 
-def prepare(gtfine_dir: Path, leftimg_dir: Path, out_dir: Path, parallel: bool = True) -> int:
-    """Convert the train and val splits; return the number of frames written."""
+def copy_hd_frame(sources: Tuple[Path, ...], out_dir: Path, phase: str) -> Optional[str]:
+    """Copy one frame's label map, instance map and photo into the pix2pixHD folders; return why not, or None."""
+    for (folder, _), src in zip(HD_FOLDERS.items(), sources):
+        try:
+            data = src.read_bytes()
+        except OSError as err:
+            return f"cannot read '{src}': {err.strerror or err}"
+        atomic_write(out_dir / f"{phase}_{folder}" / src.name, lambda f, data=data: f.write(data))
+    return None
+
+
+def prepare_hd(gtfine_dir: Path, leftimg_dir: Path, out_dir: Path, parallel: bool = True) -> int:
+    """pix2pixHD's layout of the train and val splits; return the number of frames written."""
+    roots = {"gtFine": gtfine_dir, "leftImg8bit": leftimg_dir}
+    written = 0
+    for split, phase in PHASES.items():
+        found = {key: _frames(roots[source] / split, suffix) for key, (source, suffix) in HD_FOLDERS.items()}
+        common = set.intersection(*(set(frames) for frames in found.values()))
+        unmatched = sorted(p for frames in found.values() for k, p in frames.items() if k not in common)
+        if unmatched:
+            logger.warning("%s: %d file(s) without their label map, instance map or photo skipped: %s", split,
+                           len(unmatched), names_list(unmatched))
+        jobs = [(tuple(found[key][ident] for key in HD_FOLDERS), out_dir, phase) for ident in sorted(common)]
+        problems = run_jobs(copy_hd_frame, jobs, parallel, label=split)
+        for problem in filter(None, problems):
+            logger.warning("%s: skipped: %s", split, problem)
+        made = sum(problem is None for problem in problems)
+        written += made
+        if made:
+            print(f"{split}: wrote {made} frame(s) to {out_dir}/{phase}_label, {phase}_inst and {phase}_img")
+    if not written:
+        raise UserError(f"no Cityscapes frame found: expected {gtfine_dir}/train/CITY/*_gtFine_labelIds.png and "
+                        f"*_gtFine_instanceIds.png, and {leftimg_dir}/train/CITY/*{PHOTO_SUFFIX} (and val/)")
+    return written
+
+
+def prepare(gtfine_dir: Path, leftimg_dir: Path, out_dir: Path, parallel: bool = True, layout: str = "pix2pix") -> int:
+    """Convert the train and val splits into ``layout``; return the number of frames written."""
     for flag, folder in (("--gtFine_dir", gtfine_dir), ("--leftImg8bit_dir", leftimg_dir)):
         if not folder.is_dir():
             raise UserError(f"{flag} {folder} is not a folder")
+    if layout == "pix2pixhd":
+        return prepare_hd(gtfine_dir, leftimg_dir, out_dir, parallel)
     written = 0
     for split, phase in PHASES.items():
         if not (gtfine_dir / split).is_dir() or not (leftimg_dir / split).is_dir():
@@ -100,8 +147,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                         help="the leftImg8bit folder (train/, val/ inside)")
     parser.add_argument("--output_dir", type=Path, required=True, help="where to write the datasets")
     parser.add_argument("--no_multiprocessing", action="store_true", help="work in one process")
+    parser.add_argument("--layout", choices=("pix2pix", "pix2pixhd"), default="pix2pix",
+                        help="pix2pix/CycleGAN folders at 256x256, or pix2pixHD's label/inst/img folders at full size")
     args = parser.parse_args(argv)
-    prepare(args.gtFine_dir, args.leftImg8bit_dir, args.output_dir, not args.no_multiprocessing)
+    prepare(args.gtFine_dir, args.leftImg8bit_dir, args.output_dir, not args.no_multiprocessing, args.layout)
 
 
 if __name__ == "__main__":

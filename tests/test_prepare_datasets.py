@@ -218,3 +218,26 @@ def test_make_dataset_aligned_errors(tmp_path):
     write_image(tmp_path / "trainB" / "c.png", (8, 8))
     with pytest.raises(UserError, match="no file names match and the counts differ"):
         main(["--dataset-path", str(tmp_path)])
+
+
+def test_prepare_cityscapes_pix2pixhd_layout_copies_full_resolution_files(tmp_path):
+    _cityscapes_tree(tmp_path)
+    inst = np.full((32, 64), 7, dtype=np.uint16)
+    inst[:, 40:] = 33001  # a bicycle instance: needs all 16 bits
+    for split, city, ident in (("train", "aachen", "aachen_000000_000019"), ("train", "aachen", "aachen_000001_000019"),
+                               ("val", "frankfurt", "frankfurt_000000_000294")):
+        Image.fromarray(inst).save(tmp_path / "gtFine" / split / city / f"{ident}_gtFine_instanceIds.png")
+    out = tmp_path / "hd"
+    proc = run_script("datasets/prepare_cityscapes_dataset.py",
+                      ["--gtFine_dir", str(tmp_path / "gtFine"), "--leftImg8bit_dir", str(tmp_path / "leftImg8bit"),
+                       "--output_dir", str(out), "--layout", "pix2pixhd", "--no_multiprocessing"])
+    assert sorted(p.name for p in (out / "train_label").iterdir()) == [
+        "aachen_000000_000019_gtFine_labelIds.png", "aachen_000001_000019_gtFine_labelIds.png"]
+    assert sorted(p.name for p in (out / "train_img").iterdir()) == [
+        "aachen_000000_000019_leftImg8bit.png", "aachen_000001_000019_leftImg8bit.png"]
+    assert [p.name for p in (out / "test_inst").iterdir()] == ["frankfurt_000000_000294_gtFine_instanceIds.png"]
+    copied = out / "train_inst" / "aachen_000001_000019_gtFine_instanceIds.png"
+    assert copied.read_bytes() == (tmp_path / "gtFine" / "train" / "aachen" / copied.name).read_bytes()
+    assert np.array(Image.open(copied)).max() == 33001
+    assert "bochum_000000_000313" in proc.stdout + proc.stderr  # no instance map: reported and skipped
+    assert not (out / "train").exists()
