@@ -264,8 +264,8 @@ class VGG19Features(nn.Module):
             missing = [k for k in expected if k not in wanted]
             wrong = [k for k in expected if k in wanted and wanted[k].shape != expected[k].shape]
             if missing or wrong:
-                raise UserError(f"--vgg_weights {source}: not torchvision's vgg19 state_dict "
-                                f"({'missing features.' + missing[0] if missing else 'wrong shape of features.' + wrong[0]})")
+                what = f"missing features.{missing[0]}" if missing else f"wrong shape of features.{wrong[0]}"
+                raise UserError(f"--vgg_weights {source}: not torchvision's vgg19 state_dict ({what})")
             features.load_state_dict({k: wanted[k] for k in expected})
         starts = (0,) + tuple(end + 1 for end in VGG_SLICE_ENDS[:-1])
         self.slices = nn.ModuleList(nn.Sequential(*features[s: e + 1]) for s, e in zip(starts, VGG_SLICE_ENDS))

@@ -13,7 +13,7 @@ from models import create_model
 from models import pix2pixhd_model as hdm
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
-from tests.conftest import SHARED, needs_fixture
+from tests.conftest import SHARED, needs_fixture, run_script
 from util.errors import UserError
 
 TRACE = SHARED / "fixtures" / "pix2pixhd" / "steps64" / "hd_global.pt"
@@ -177,7 +177,8 @@ def test_load_pretrain_from_a_512p_run_into_a_local_enhancer(tmp_path: Path, cap
         if key in g and g[key].shape == value.shape:
             assert torch.equal(g[key], value)
     assert torch.equal(g["model.1.weight"], small.netG.state_dict()["model.1.weight"])
-    assert torch.equal(model.netD.state_dict()["scale1_layer0.0.weight"], small.netD.state_dict()["scale1_layer0.0.weight"])
+    key = "scale1_layer0.0.weight"
+    assert torch.equal(model.netD.state_dict()[key], small.netD.state_dict()[key])
     assert "model1_1" in caplog.text and "scale2_layer0" in caplog.text
     with pytest.raises(UserError, match="latest_net_G.pth not found"):
         bad = train_options(tmp_path, ["--label_nc", "4", "--load_pretrain", str(tmp_path / "data")])
@@ -235,3 +236,16 @@ def test_dataset_label_only_test_set_and_mismatched_folders(tmp_path: Path) -> N
     (root / "test_inst" / "s1_gtFine_instanceIds.png").unlink()
     with pytest.raises(UserError, match="test_inst holds 1 images.*paired by sorted position"):
         create_dataset(opt)
+
+
+@pytest.mark.slow
+def test_train_without_vgg_weights_stops_with_one_line(tmp_path: Path) -> None:
+    root = make_hd_dataset(tmp_path / "hd")
+    args = ["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ckpt"), "--name", "novgg",
+            *[a for a in TINY_HD if a != "--no_vgg_loss"], "--loadSize", "64", "--fineSize", "32",
+            "--vgg_weights", str(tmp_path / "vgg19.pth")]
+    proc = run_script("train.py", args, check=False)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert "--vgg_weights" in lines[0] and "--no_vgg_loss" in lines[0]

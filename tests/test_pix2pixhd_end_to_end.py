@@ -9,13 +9,14 @@ import torch
 from PIL import Image
 
 from tests.conftest import SHARED, needs_fixture, run_script
+from tests.test_pix2pixhd import make_hd_dataset
 
 SAMPLE = SHARED / "data" / "cityscapes_sample"
 TINY_HD = ["--model", "pix2pixhd", "--dataroot", str(SAMPLE), "--gpu_ids", "-1", "--ngf", "8",
            "--n_downsample_global", "2", "--n_blocks_global", "2", "--instance_feat", "--nef", "8",
            "--n_downsample_E", "2", "--loadSize", "128", "--fineSize", "64", "--num_threads", "0"]
-TRAIN = TINY_HD + ["--ndf", "8", "--num_D", "2", "--no_vgg_loss", "--display_id", "0", "--print_freq", "4", "--display_freq", "4",
-                   "--update_html_freq", "4",
+TRAIN = TINY_HD + ["--ndf", "8", "--num_D", "2", "--no_vgg_loss", "--display_id", "0", "--print_freq", "4",
+                   "--display_freq", "4", "--update_html_freq", "4",
                    "--max_dataset_size", "4", "--seed", "0"]
 
 
@@ -63,3 +64,12 @@ def test_train_with_features_resume_cluster_and_test(tmp_path: Path) -> None:
     label = np.asarray(Image.open(page / "images" / f"{stem}_input_label.png"))
     assert (label == [128, 64, 128]).all(axis=-1).any()  # road in Cityscapes' colour
     assert "synthesized_image_2" in (page / "index.html").read_text()
+
+    # --use_encoded_image: features from the encoder on real test photos, which then also appear on the page
+    photos = make_hd_dataset(tmp_path / "with_photos", n=2, size=(128, 64), test_images=True)
+    run_script("test.py", ["--model", "pix2pixhd", "--dataroot", str(photos), "--gpu_ids", "-1", "--loadSize", "128",
+                           "--fineSize", "64", *common, "--results_dir", str(tmp_path / "encoded"),
+                           "--use_encoded_image"])
+    names = sorted(p.name for p in (tmp_path / "encoded" / "tiny" / "test_latest" / "images").iterdir())
+    assert names == sorted(f"s{i}_gtFine_labelIds_{v}.png" for i in range(2)
+                           for v in ("input_label", "synthesized_image", "real_image"))
