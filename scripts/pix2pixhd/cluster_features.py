@@ -13,24 +13,21 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from data import create_dataset  # noqa: E402
-from models import networks  # noqa: E402
-from models import pix2pixhd_networks as hd  # noqa: E402
-from models.pix2pixhd_model import class_of_instance  # noqa: E402
-from options.train_options import TrainOptions  # noqa: E402
-from util.cli import run_cli, setup_logging  # noqa: E402
-from util.errors import UserError  # noqa: E402
-from util.fileio import atomic_write  # noqa: E402
+from data import create_dataset
+from models import networks
+from models import pix2pixhd_networks as hd
+from models.pix2pixhd_model import class_of_instance
+from options.train_options import TrainOptions
+from util.cli import run_cli, setup_logging
+from util.errors import UserError
+from util.fileio import atomic_write
 
 logger = logging.getLogger("cluster_features")
 
