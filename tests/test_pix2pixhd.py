@@ -249,3 +249,22 @@ def test_train_without_vgg_weights_stops_with_one_line(tmp_path: Path) -> None:
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in proc.stderr
     assert "--vgg_weights" in lines[0] and "--no_vgg_loss" in lines[0]
+
+
+def test_half_precision_test_keeps_instance_ids_exact(tmp_path: Path) -> None:
+    """--data_type 16 halves the networks and inputs, but boundaries come from the integer ids (26001 != 26002;
+    the reference's half-precision ids merged them)."""
+    train_model = create_model(train_options(tmp_path, ["--label_nc", "4", "--name", "half"]))
+    (tmp_path / "ckpt" / "half").mkdir(parents=True)
+    torch.save(train_model.netG.state_dict(), tmp_path / "ckpt" / "half" / "latest_net_G.pth")
+    opt = TestOptions().parse(["--dataroot", str(tmp_path / "data"), "--checkpoints_dir", str(tmp_path / "ckpt"),
+                               "--results_dir", str(tmp_path / "res"), "--name", "half", *TINY_HD[:12],
+                               "--label_nc", "4", "--data_type", "16"], save=False)
+    model = create_model(opt)
+    model.setup(opt)
+    inst = torch.full((1, 1, 16, 16), 26001)
+    inst[..., 8:] = 26002
+    model.set_input({"label": torch.zeros(1, 1, 16, 16, dtype=torch.int64), "inst": inst})
+    model.test()
+    assert model.synthesized_image.dtype == torch.float16
+    assert model.input_concat[0, -1, :, 7:9].eq(1).all() and model.input_concat[0, -1].sum() == 32
