@@ -268,3 +268,22 @@ def test_half_precision_test_keeps_instance_ids_exact(tmp_path: Path) -> None:
     model.test()
     assert model.synthesized_image.dtype == torch.float16
     assert model.input_concat[0, -1, :, 7:9].eq(1).all() and model.input_concat[0, -1].sum() == 32
+
+
+@pytest.mark.parametrize("mode, size, expected", [
+    ("none", (100, 52), (48, 96)),             # sides rounded to the local enhancer's multiple, 2^(2+1) = 8
+    ("crop", (100, 52), (32, 32)),
+    ("resize_and_crop", (100, 52), (32, 32)),
+    ("scale_width_and_crop", (100, 52), (32, 32)),
+])
+def test_dataset_preprocess_modes_keep_maps_aligned(tmp_path: Path, mode: str, size: tuple, expected: tuple) -> None:
+    root = make_hd_dataset(tmp_path / "hd", n=1, size=size)
+    opt = train_options(tmp_path, ["--dataroot", str(root), "--netG", "local", "--resize_or_crop", mode,
+                                   "--loadSize", "40", "--fineSize", "32"])
+    from data import create_dataset
+
+    item = create_dataset(opt).dataset[0]
+    assert item["label"].shape[1:] == item["inst"].shape[1:] == item["image"].shape[1:] == expected
+    # nearest resizing never invents ids, and the instance map still splits where the label map does
+    assert set(item["inst"].unique().tolist()) <= {0, 23, 26, 26000, 33001}
+    assert torch.equal(item["label"] == 26, (item["inst"] == 26) | (item["inst"] >= 26000))
