@@ -233,8 +233,8 @@ class Pix2PixHDModel(BaseModel):
         """Reject flag combinations the model cannot run, naming the flag."""
         if opt.netG not in hd.GENERATOR_CHOICES:
             raise UserError(f"--netG {opt.netG}: --model pix2pixhd takes {' or '.join(hd.GENERATOR_CHOICES)}")
-        if opt.fp16 and not hasattr(opt, "amp"):
-            raise UserError("--fp16 is not yet supported: mixed precision comes with the --amp flag; train without "
+        if opt.fp16:  # to become --amp fp16 once this codebase has mixed precision
+            raise UserError("--fp16 is not yet supported: mixed precision comes with the --amp flag; run without "
                             "--fp16 for now")
         if opt.label_nc < 0:
             raise UserError(f"--label_nc must be 0 (RGB input) or more, got {opt.label_nc}")
