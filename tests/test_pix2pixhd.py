@@ -287,3 +287,29 @@ def test_dataset_preprocess_modes_keep_maps_aligned(tmp_path: Path, mode: str, s
     # nearest resizing never invents ids, and the instance map still splits where the label map does
     assert set(item["inst"].unique().tolist()) <= {0, 23, 26, 26000, 33001}
     assert torch.equal(item["label"] == 26, (item["inst"] == 26) | (item["inst"] >= 26000))
+
+
+def test_rgb_input_without_instances_and_precomputed_features(tmp_path: Path) -> None:
+    """--label_nc 0 reads {phase}_A / {phase}_B photos; --load_features feeds {phase}_feat to G and builds no E."""
+    from data import create_dataset
+
+    root = tmp_path / "rgb"
+    for i in range(2):
+        for folder in ("train_A", "train_B", "train_feat"):
+            (root / folder).mkdir(parents=True, exist_ok=True)
+            photo = (np.random.RandomState(i + len(folder)).rand(32, 64, 3) * 255).astype(np.uint8)
+            Image.fromarray(photo).save(root / folder / f"{i}.png")
+    opt = train_options(tmp_path, ["--dataroot", str(root), "--label_nc", "0", "--no_instance", "--instance_feat",
+                                   "--load_features", "--loadSize", "64", "--fineSize", "32", "--num_D", "1"])
+    batch = next(iter(create_dataset(opt)))
+    assert batch["label"].shape == batch["image"].shape == batch["feat"].shape == (1, 3, 32, 64)
+    model = create_model(opt)
+    model.setup(opt)
+    assert model.model_names == ["G", "D"] and not hasattr(model, "netE")
+    assert model.netG.state_dict()["model.1.weight"].shape[1] == 3 + 3  # RGB input + loaded features
+    model.set_input(batch)
+    model.optimize_parameters()
+    model.compute_visuals()
+    visuals = model.get_current_visuals()
+    assert list(visuals) == ["input_label", "synthesized_image", "real_image"]
+    assert torch.equal(visuals["input_label"], batch["label"])
