@@ -33,7 +33,7 @@ from torch import nn
 
 from util.errors import UserError
 
-from . import networks
+from . import networks, pix2pixhd_networks
 
 GENERATOR = "generator"
 DISCRIMINATOR = "discriminator"
@@ -247,7 +247,7 @@ def read_resnet_layout(sd: StateDict) -> Optional[Layout]:
     """ResnetGenerator: ``model.{i}.conv_block.{j}`` keys; the blocks' second conv sits at 6 with dropout."""
     block_convs = [(int(m.group(1)), int(m.group(2))) for m in map(_RESNET_BLOCK_KEY.match, sd)
                    if m and sd[m.group(0)].dim() == 4]
-    if not block_convs:
+    if not block_convs or "model1_1.1.weight" in sd:  # the global part of a pix2pixHD local enhancer
         return None
     depth = len({block for block, _ in block_convs})
     conv_indices = {index for _, index in block_convs}
@@ -335,6 +335,78 @@ register_discriminator("n_layers", _n_layers, layout=CheckpointLayout(read_nlaye
                        help="PatchGAN with --n_layers_D layers")
 register_discriminator("pixel", _pixel, layout=CheckpointLayout(read_pixel_layout, depth=0),
                        help="1x1 PatchGAN")
+
+
+# pix2pixHD (--model pix2pixhd, models/pix2pixhd_networks.py). Their depth flags default to the reference's; the
+# multiples are those of the defaults (the model computes its own from --n_downsample_global/--n_local_enhancers).
+_SCALE_KEY = re.compile(r"^scale(\d+)_layer(\d+)\.0\.weight$")
+_ENHANCER_KEY = re.compile(r"^model(\d+)_1\.1\.weight$")
+
+
+def read_local_enhancer_layout(sd: StateDict) -> Optional[Layout]:
+    """pix2pixHD LocalEnhancer: ``model{n}_1`` / ``model{n}_2`` per enhancer beside the global ``model.*``."""
+    enhancers = sorted(int(m.group(1)) for m in map(_ENHANCER_KEY.match, sd) if m)
+    if not enhancers:
+        return None
+    outer = enhancers[-1]
+    first = _dims(sd, f"model{outer}_1.1.weight")
+    return Layout("pix2pixHD local enhancer", len(enhancers), "enhancers",
+                  _norm(sd, f"model{outer}_1.2.weight", f"model{outer}_1.1.bias"), None,
+                  first and first[0], first and first[1], None)
+
+
+def read_multiscale_layout(sd: StateDict) -> Optional[Layout]:
+    """pix2pixHD MultiscaleDiscriminator: ``scale{i}_layer{j}`` (intermediate features) or ``layer{i}.{k}``."""
+    blocks = [(int(m.group(1)), int(m.group(2))) for m in map(_SCALE_KEY.match, sd) if m]
+    if blocks:
+        n_layers = len({j for i, j in blocks if i == 0}) - 2
+        first = _dims(sd, "scale0_layer0.0.weight")
+        norm_key, bias_key = "scale0_layer1.1.weight", "scale0_layer1.0.bias"
+    elif "layer0.0.weight" in sd:
+        n_layers = len([k for k in sd if k.startswith("layer0.") and k.endswith(".weight") and sd[k].dim() == 4]) - 2
+        first = _dims(sd, "layer0.0.weight")
+        norm_key, bias_key = "layer0.3.weight", "layer0.2.bias"
+    else:
+        return None
+    return Layout("pix2pixHD multi-scale discriminator", n_layers, "layers", _norm(sd, norm_key, bias_key), None,
+                  first and first[0], first and first[1], None)
+
+
+def _hd_global(*, input_nc: int, output_nc: int, ngf: int, norm_layer: networks.NormLayer,
+               n_downsample_global: int = 4, n_blocks_global: int = 9, **_: Any) -> nn.Module:
+    return pix2pixhd_networks.GlobalGenerator(input_nc, output_nc, ngf, n_downsample_global, n_blocks_global,
+                                              norm_layer)
+
+
+def _hd_local(*, input_nc: int, output_nc: int, ngf: int, norm_layer: networks.NormLayer,
+              n_downsample_global: int = 4, n_blocks_global: int = 9, n_local_enhancers: int = 1,
+              n_blocks_local: int = 3, **_: Any) -> nn.Module:
+    return pix2pixhd_networks.LocalEnhancer(input_nc, output_nc, ngf, n_downsample_global, n_blocks_global,
+                                            n_local_enhancers, n_blocks_local, norm_layer)
+
+
+def _hd_encoder(*, input_nc: int, output_nc: int, ngf: int, norm_layer: networks.NormLayer,
+                n_downsample_E: int = 4, **_: Any) -> nn.Module:
+    return pix2pixhd_networks.Encoder(input_nc, output_nc, ngf, n_downsample_E, norm_layer)
+
+
+def _hd_multiscale(*, input_nc: int, ndf: int, n_layers_D: int, norm_layer: networks.NormLayer, num_D: int = 2,
+                   get_interm_feat: bool = True, use_sigmoid: bool = False, **_: Any) -> nn.Module:
+    return pix2pixhd_networks.MultiscaleDiscriminator(input_nc, ndf, n_layers_D, norm_layer, use_sigmoid, num_D,
+                                                      get_interm_feat)
+
+
+# a global generator is a ResNet generator to its keys (read_resnet_layout names it); enhancers have their own
+register_generator("global", _hd_global, multiple=16, layout=CheckpointLayout(read_resnet_layout),
+                   help="pix2pixHD global generator, --n_downsample_global, --n_blocks_global")
+register_generator("local", _hd_local, multiple=32,
+                   layout=CheckpointLayout(read_local_enhancer_layout, depth_flag="n_local_enhancers"),
+                   help="pix2pixHD local enhancer around a global generator, --n_local_enhancers")
+register_generator("encoder", _hd_encoder, multiple=16, layout=CheckpointLayout(read_resnet_layout, depth=0),
+                   help="pix2pixHD feature encoder, instance-wise average pooling, --n_downsample_E")
+register_discriminator("multiscale", _hd_multiscale,
+                       layout=CheckpointLayout(read_multiscale_layout, depth_flag="n_layers_D"),
+                       help="pix2pixHD multi-scale PatchGAN, --num_D scales, --n_layers_D")
 
 
 ###############################################################################

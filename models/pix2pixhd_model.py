@@ -25,11 +25,13 @@ from torch import nn
 from torch.optim import lr_scheduler
 
 from util.errors import UserError
+from util.fileio import load_checkpoint_file
 from util.image_pool import ImagePool
 
 from . import networks
 from . import pix2pixhd_networks as hd
 from .base_model import BaseModel
+from .checkpoint import CheckpointMismatchError, load_network_weights
 
 logger = logging.getLogger(__name__)
 
@@ -101,12 +103,12 @@ def class_of_instance(value: int) -> int:
 def load_pretrained(net: nn.Module, path: str) -> None:
     """Load ``path`` strictly if it fits; else copy every tensor with the same name and shape, as the reference
     does for ``--load_pretrain`` (e.g. a 512p global generator into a 1024p local enhancer)."""
-    state = networks.load_checkpoint_file(path)
+    state = load_checkpoint_file(path)
     try:
-        networks.load_network_weights(net, state, path)
+        load_network_weights(net, state, path)
         logger.info("loaded %s", path)
         return
-    except networks.CheckpointMismatchError:
+    except CheckpointMismatchError:
         pass
     own = net.state_dict()
     fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}

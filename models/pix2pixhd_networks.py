@@ -216,17 +216,16 @@ class MultiscaleDiscriminator(nn.Module):
 def define_G(input_nc: int, output_nc: int, ngf: int, netG: str, n_downsample_global: int = 3,
              n_blocks_global: int = 9, n_local_enhancers: int = 1, n_blocks_local: int = 3,
              norm: str = "instance") -> nn.Module:
-    """The reference's ``define_G`` (same arguments, no gpu_ids): ``global``, ``local`` or ``encoder``."""
-    norm_layer = get_norm_layer(norm)
-    if netG == "global":
-        net: nn.Module = GlobalGenerator(input_nc, output_nc, ngf, n_downsample_global, n_blocks_global, norm_layer)
-    elif netG == "local":
-        net = LocalEnhancer(input_nc, output_nc, ngf, n_downsample_global, n_blocks_global, n_local_enhancers,
-                            n_blocks_local, norm_layer)
-    elif netG == "encoder":
-        net = Encoder(input_nc, output_nc, ngf, n_downsample_global, norm_layer)
-    else:
+    """The reference's ``define_G`` (same arguments, no gpu_ids): ``global``, ``local`` or ``encoder``, built by
+    the architecture table's entries, with the reference's initialisation."""
+    from . import architectures  # the table imports this module's classes
+
+    if netG not in GENERATOR_CHOICES + ("encoder",):
         raise UserError(f"--netG {netG!r} is not a pix2pixHD generator; choose one of {' | '.join(GENERATOR_CHOICES)}")
+    net = architectures.generator(netG).build(
+        input_nc=input_nc, output_nc=output_nc, ngf=ngf, norm_layer=get_norm_layer(norm),
+        n_downsample_global=n_downsample_global, n_blocks_global=n_blocks_global,
+        n_local_enhancers=n_local_enhancers, n_blocks_local=n_blocks_local, n_downsample_E=n_downsample_global)
     hd_init_weights(net)
     return net
 
@@ -236,7 +235,11 @@ def define_D(input_nc: int, ndf: int, n_layers_D: int, norm: str = "instance", u
     """The reference's ``define_D`` (same arguments, no gpu_ids): always the multi-scale discriminator."""
     if n_layers_D < 1 or num_D < 1:
         raise UserError(f"--n_layers_D and --num_D must be at least 1, got {n_layers_D} and {num_D}")
-    net = MultiscaleDiscriminator(input_nc, ndf, n_layers_D, get_norm_layer(norm), use_sigmoid, num_D, getIntermFeat)
+    from . import architectures  # the table imports this module's classes
+
+    net = architectures.discriminator("multiscale").build(input_nc=input_nc, ndf=ndf, n_layers_D=n_layers_D,
+                                                          norm_layer=get_norm_layer(norm), num_D=num_D,
+                                                          get_interm_feat=getIntermFeat, use_sigmoid=use_sigmoid)
     hd_init_weights(net)
     return net
 

@@ -45,7 +45,7 @@ def test_flag_choices_follow_the_table() -> None:
     parser = architectures.add_architecture_flags(argparse.ArgumentParser())
     assert parser.parse_args(["--netG", "resnet_4blocks"]).netG == "resnet_4blocks"
     assert parser.parse_args([]).netG == "resnet_9blocks" and parser.parse_args([]).netD == "basic"
-    assert list(Choices(architectures.DISCRIMINATOR)) == ["basic", "n_layers", "pixel"]
+    assert list(Choices(architectures.DISCRIMINATOR)) == ["basic", "n_layers", "pixel", "multiscale"]
     given_only = architectures.add_architecture_flags(argparse.ArgumentParser(), given_only=True).parse_args([])
     assert all(getattr(given_only, flag) is None for flag in architectures.ARCHITECTURE_FLAGS)
 

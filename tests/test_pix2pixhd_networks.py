@@ -113,3 +113,17 @@ def test_missing_vgg_weights_say_how_to_get_them(tmp_path: Path) -> None:
     torch.save({"classifier.0.weight": torch.zeros(1)}, bad)
     with pytest.raises(UserError, match="not torchvision's vgg19"):
         hd.load_vgg19(str(bad))
+
+
+def test_registered_in_the_architecture_table_and_named_back_from_keys() -> None:
+    from models import architectures, networks
+
+    assert {"global", "local", "encoder"} <= set(architectures.names(architectures.GENERATOR))
+    assert "multiscale" in architectures.names(architectures.DISCRIMINATOR)
+    g = networks.define_G(6, 3, 4, "local", norm="instance", n_downsample_global=1, n_blocks_global=1,
+                          n_local_enhancers=2, n_blocks_local=1)
+    assert architectures.describe(architectures.read_layout(g.state_dict())) == "--netG local --n_local_enhancers 2"
+    d = networks.define_D(6, 4, "multiscale", 2, norm="instance", num_D=3)
+    assert architectures.describe(architectures.read_layout(d.state_dict())) == "--netD multiscale --n_layers_D 2"
+    flat = hd.define_D(6, 4, 4, num_D=2, getIntermFeat=False)
+    assert architectures.describe(architectures.read_layout(flat.state_dict())) == "--netD multiscale --n_layers_D 4"

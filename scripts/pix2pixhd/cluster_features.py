@@ -21,13 +21,13 @@ import numpy as np
 import torch
 
 from data import create_dataset
-from models import networks
 from models import pix2pixhd_networks as hd
+from models.checkpoint import load_network_weights
 from models.pix2pixhd_model import class_of_instance
 from options.train_options import TrainOptions
 from util.cli import run_cli, setup_logging
 from util.errors import UserError
-from util.fileio import atomic_write
+from util.fileio import atomic_write, load_checkpoint_file
 
 logger = logging.getLogger("cluster_features")
 
@@ -39,7 +39,7 @@ def encode_training_set(opt) -> Dict[int, List[np.ndarray]]:
     """{class id: [feat_num values + area in 1/32 blocks of the image, one row per instance]}."""
     path = os.path.join(opt.checkpoints_dir, opt.name, f"{opt.epoch}_net_E.pth")
     encoder = hd.define_G(opt.output_nc, opt.feat_num, opt.nef, "encoder", opt.n_downsample_E, norm=opt.norm)
-    networks.load_network_weights(encoder, networks.load_checkpoint_file(path), path)
+    load_network_weights(encoder, load_checkpoint_file(path), path)
     encoder.to(opt.device).eval()
     rows: Dict[int, List[np.ndarray]] = defaultdict(list)
     dataset = create_dataset(opt)
