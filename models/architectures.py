@@ -86,6 +86,7 @@ class Architecture:
     multiple: int
     layout: CheckpointLayout
     help: str = ""
+    model: Optional[str] = None  # the one --model it belongs to (its inputs and losses), None: any model
 
     @property
     def flag(self) -> str:
@@ -96,7 +97,7 @@ _TABLE: Dict[str, List[Architecture]] = {GENERATOR: [], DISCRIMINATOR: []}
 
 
 def register(kind: str, name: str, build: Builder, *, multiple: int = 1, layout: CheckpointLayout,
-             help: str = "") -> None:
+             help: str = "", model: Optional[str] = None) -> None:
     """Add a network of ``kind`` (GENERATOR or DISCRIMINATOR) under ``name``; see the module docstring."""
     if kind not in _TABLE:
         raise ValueError(f"kind must be {GENERATOR!r} or {DISCRIMINATOR!r}, got {kind!r}")
@@ -106,18 +107,29 @@ def register(kind: str, name: str, build: Builder, *, multiple: int = 1, layout:
         raise ValueError(f"a {kind} named {name!r} is already registered")
     if multiple < 1:
         raise ValueError(f"multiple must be at least 1, got {multiple}")
-    _TABLE[kind].append(Architecture(kind, name, build, multiple, layout, help))
+    _TABLE[kind].append(Architecture(kind, name, build, multiple, layout, help, model))
 
 
 def register_generator(name: str, build: Builder, *, multiple: int, layout: CheckpointLayout,
-                       help: str = "") -> None:
+                       help: str = "", model: Optional[str] = None) -> None:
     """``register(GENERATOR, ...)``."""
-    register(GENERATOR, name, build, multiple=multiple, layout=layout, help=help)
+    register(GENERATOR, name, build, multiple=multiple, layout=layout, help=help, model=model)
 
 
-def register_discriminator(name: str, build: Builder, *, layout: CheckpointLayout, help: str = "") -> None:
+def register_discriminator(name: str, build: Builder, *, layout: CheckpointLayout, help: str = "",
+                           model: Optional[str] = None) -> None:
     """``register(DISCRIMINATOR, ...)``; a discriminator takes any size, so its multiple is 1."""
-    register(DISCRIMINATOR, name, build, multiple=1, layout=layout, help=help)
+    register(DISCRIMINATOR, name, build, multiple=1, layout=layout, help=help, model=model)
+
+
+def check_model(opt: argparse.Namespace) -> None:
+    """Refuse a network that belongs to another model (pix2pixHD's take label maps and return feature lists)."""
+    for kind in (GENERATOR, DISCRIMINATOR):
+        flag = _FLAG[kind]
+        entry = find(kind, getattr(opt, flag, None) or "")
+        if entry is not None and entry.model is not None and entry.model != opt.model:
+            raise UserError(f"argument --{flag}: {entry.name} is the {entry.model} model's network; use it with "
+                            f"--model {entry.model}, or choose another --{flag}")
 
 
 def _pattern(name: str) -> Optional[Tuple[re.Pattern, str]]:
@@ -398,15 +410,15 @@ def _hd_multiscale(*, input_nc: int, ndf: int, n_layers_D: int, norm_layer: netw
 
 # a global generator is a ResNet generator to its keys (read_resnet_layout names it); enhancers have their own
 register_generator("global", _hd_global, multiple=16, layout=CheckpointLayout(read_resnet_layout),
-                   help="pix2pixHD global generator, --n_downsample_global, --n_blocks_global")
+                   help="pix2pixHD global generator, --n_downsample_global, --n_blocks_global", model="pix2pixhd")
 register_generator("local", _hd_local, multiple=32,
                    layout=CheckpointLayout(read_local_enhancer_layout, depth_flag="n_local_enhancers"),
-                   help="pix2pixHD local enhancer around a global generator, --n_local_enhancers")
+                   help="pix2pixHD local enhancer around a global generator, --n_local_enhancers", model="pix2pixhd")
 register_generator("encoder", _hd_encoder, multiple=16, layout=CheckpointLayout(read_resnet_layout, depth=0),
-                   help="pix2pixHD feature encoder, instance-wise average pooling, --n_downsample_E")
+                   help="pix2pixHD feature encoder, instance-wise average pooling, --n_downsample_E", model="pix2pixhd")
 register_discriminator("multiscale", _hd_multiscale,
                        layout=CheckpointLayout(read_multiscale_layout, depth_flag="n_layers_D"),
-                       help="pix2pixHD multi-scale PatchGAN, --num_D scales, --n_layers_D")
+                       help="pix2pixHD multi-scale PatchGAN, --num_D scales, --n_layers_D", model="pix2pixhd")
 
 
 ###############################################################################

@@ -192,6 +192,7 @@ class BaseOptions:
         if opt.num_threads < 0:
             error(f"argument --num_threads: must be 0 or more, got {opt.num_threads}")
         try:
+            architectures.check_model(opt)
             check_size_options(opt, self.size_multiple(opt))
         except UserError as err:
             error(str(err))

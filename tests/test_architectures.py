@@ -14,6 +14,7 @@ from models import architectures, networks
 from models.architectures import CheckpointLayout, Choices, read_unet_layout
 from models.checkpoint import CheckpointMismatchError, load_network_weights
 from models.inference import architecture_from_state_dict
+from options.train_options import TrainOptions
 from tests.conftest import TINY, TINY_TEST, make_unaligned, run_script
 from util.errors import UserError
 from util.fileio import load_checkpoint_file
@@ -102,3 +103,14 @@ def test_resnet_4blocks_trains_and_its_checkpoint_loads_in_test_py(tmp_path: Pat
     assert "netG: resnet_4blocks" in (results / "r4" / "test_opt.txt").read_text()
     assert "wrote 1 result(s)" in proc.stdout
     assert len(list(results.glob("r4/test_latest/images/*_fake.png"))) == 1
+
+
+@pytest.mark.parametrize("flags", [["--netG", "global"], ["--netD", "multiscale"]])
+def test_a_network_of_another_model_is_refused(flags: List[str], aligned_root: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    argv = ["--dataroot", str(aligned_root), "--checkpoints_dir", str(tmp_path), "--model", "pix2pix", *flags]
+    with pytest.raises(SystemExit) as stop:
+        TrainOptions().parse(argv, save=False)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"{flags[0]}: {flags[1]} is the pix2pixhd model's network" in err
