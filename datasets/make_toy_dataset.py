@@ -52,7 +52,7 @@ def random_shape(rng: np.random.RandomState, size: int) -> Shape:
     radius = size * rng.uniform(0.18, 0.38)
     margin = radius + size * 0.04
     center = (rng.uniform(margin, size - margin), rng.uniform(margin, size - margin))
-    hue, saturation, value = rng.uniform(0, 1), rng.uniform(0.7, 1.0), rng.uniform(0.5, 0.9)
+    hue, saturation, value = rng.uniform(0, 1), rng.uniform(0.7, 1.0), rng.uniform(0.45, 0.75)
     color = tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, saturation, value))
     return Shape(kind, center, radius, rng.uniform(0, 2 * math.pi), color)  # type: ignore[arg-type]
 
