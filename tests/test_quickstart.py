@@ -64,14 +64,24 @@ def test_filled_region_of_a_ring_and_of_an_open_curve() -> None:
 
 
 def test_every_toy_outline_encloses_its_filled_shape_in_ink() -> None:
-    """The measure and the toy data agree: the filled shapes are ink (every colour channel below 200), and
-    the region inside an outline is the same shape filled."""
-    for shape in _shapes(60):
-        outline, solid = _rgb(toy.draw(shape, 64, filled=False)), _rgb(toy.draw(shape, 64, filled=True))
+    """The measure and the toy data agree: the filled shapes are ink (every colour channel below 200), the
+    wash inside an outline is not, even at its strongest, and the region inside an outline is the shape filled."""
+    for shape in _shapes(200):
+        solid = _rgb(toy.draw(shape, 64, filled=True))
         ink = score.foreground(solid)
         assert ink.sum() > 100
-        assert (score.foreground(solid) == ((solid != 255).any(-1))).all()  # no shape pixel is too light
-        assert score.iou(score.filled(score.foreground(outline)), ink) > 0.97
+        assert (ink == (solid != 255).any(-1)).all()  # no shape pixel is too light
+        bare = score.foreground(_rgb(toy.draw(shape, 64, filled=False, wash=0)))
+        for wash in (toy.WASH, toy.MAX_WASH):
+            outline = _rgb(toy.draw(shape, 64, filled=False, wash=wash))
+            assert (outline != 255).any(-1).sum() > bare.sum()  # the wash is there...
+            assert (score.foreground(outline) == bare).all()  # ...and it is not ink
+        assert score.iou(score.filled(bare), ink) > 0.97
+
+
+def test_toy_wash_out_of_range_is_named(tmp_path: Path) -> None:
+    proc = run_script("datasets/make_toy_dataset.py", ["--root", str(tmp_path), "--wash", "0.5"], check=False)
+    assert proc.returncode == 2 and proc.stderr.strip() == f"error: --wash must be between 0 and {toy.MAX_WASH}, got 0.5"
 
 
 def _results_folder(folder: Path, fake: str, n: int = 4) -> Path:
