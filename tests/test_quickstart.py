@@ -125,7 +125,7 @@ def _quickstart(*args: str, env: Dict[str, str]) -> subprocess.CompletedProcess:
 def test_quickstart_rejects_an_unknown_argument() -> None:
     proc = _quickstart("--bogus", env={})
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
-        "error: unknown argument --bogus; usage: scripts/quickstart.sh [--gpu | --cpu] [--n_train N] [--out DIR]"]
+        "error: unknown argument --bogus; usage: scripts/quickstart.sh [--gpu | --cpu] [--n_train N] [--seed S] [--out DIR]"]
 
 
 @pytest.mark.slow
