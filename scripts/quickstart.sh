@@ -31,6 +31,8 @@ if [ "$gpu" = auto ]; then
 fi
 scripts/install.sh
 PY=.venv/bin/python
+# the scripts import this checkout, even where the venv has another one installed
+export PYTHONPATH="$(pwd)${PYTHONPATH:+:$PYTHONPATH}"
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 data="$out/datasets"

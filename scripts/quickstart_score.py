@@ -22,14 +22,11 @@ from pathlib import Path
 from typing import Callable, List, NamedTuple, Optional, Sequence
 
 import numpy as np
+from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from PIL import Image, ImageDraw  # noqa: E402
-
-from data.image_folder import load_image  # noqa: E402
-from util.cli import run_cli, setup_logging  # noqa: E402
-from util.errors import UserError  # noqa: E402
+from data.image_folder import load_image
+from util.cli import run_cli, setup_logging
+from util.errors import UserError
 
 logger = logging.getLogger("quickstart_score")
 

@@ -131,7 +131,3 @@ def visdom_server(tmp_path_factory):
     server.start()
     yield server
     server.stop()
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: takes more than about 10 s (deselect with -m 'not slow')")

@@ -1,11 +1,11 @@
 """The quick start: its measure of the translations (scripts/quickstart_score.py) and the runs themselves."""
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import os
 import subprocess
 from pathlib import Path
-from typing import Any, Dict
+from typing import Dict
 
 import numpy as np
 import pytest
@@ -16,15 +16,8 @@ from tests.conftest import ROOT, run_script
 QUICKSTART = ROOT / "scripts" / "quickstart.sh"
 
 
-def _load(relative: str) -> Any:
-    spec = importlib.util.spec_from_file_location(Path(relative).stem, ROOT / relative)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return module
-
-
-score = _load("scripts/quickstart_score.py")
-toy = _load("datasets/make_toy_dataset.py")
+score = importlib.import_module("scripts.quickstart_score")
+toy = importlib.import_module("datasets.make_toy_dataset")
 
 
 def _shapes(n: int, seed: int = 0, size: int = 64) -> list:
