@@ -1,7 +1,6 @@
 """The quick start: its measure of the translations (scripts/quickstart_score.py) and the runs themselves."""
 from __future__ import annotations
 
-import importlib
 import os
 import subprocess
 from pathlib import Path
@@ -11,13 +10,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from datasets import make_toy_dataset as toy
+from scripts import quickstart_score as score
 from tests.conftest import ROOT, run_script
 
 QUICKSTART = ROOT / "scripts" / "quickstart.sh"
-
-
-score = importlib.import_module("scripts.quickstart_score")
-toy = importlib.import_module("datasets.make_toy_dataset")
 
 
 def _shapes(n: int, seed: int = 0, size: int = 64) -> list:
@@ -74,7 +71,8 @@ def test_every_toy_outline_encloses_its_filled_shape_in_ink() -> None:
 
 def test_toy_wash_out_of_range_is_named(tmp_path: Path) -> None:
     proc = run_script("datasets/make_toy_dataset.py", ["--root", str(tmp_path), "--wash", "0.5"], check=False)
-    assert proc.returncode == 2 and proc.stderr.strip() == f"error: --wash must be between 0 and {toy.MAX_WASH}, got 0.5"
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"error: --wash must be between 0 and {toy.MAX_WASH}, got 0.5"
 
 
 def _results_folder(folder: Path, fake: str, n: int = 4) -> Path:
@@ -118,7 +116,8 @@ def _quickstart(*args: str, env: Dict[str, str]) -> subprocess.CompletedProcess:
 def test_quickstart_rejects_an_unknown_argument() -> None:
     proc = _quickstart("--bogus", env={})
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
-        "error: unknown argument --bogus; usage: scripts/quickstart.sh [--gpu | --cpu] [--n_train N] [--seed S] [--out DIR]"]
+        "error: unknown argument --bogus; usage: scripts/quickstart.sh [--gpu | --cpu] [--n_train N] [--seed S] "
+        "[--out DIR]"]
 
 
 @pytest.mark.slow
