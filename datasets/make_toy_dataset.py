@@ -3,7 +3,8 @@
     python datasets/make_toy_dataset.py [--root ./datasets] [--size 64] [--n_train 200] [--n_test 20] [--seed 0]
 
 Domain A is the outline of a random shape (circle, square or triangle; random size, position, rotation and
-colour, on white); domain B is a shape filled with its colour. Models visibly learn to fill the outlines.
+colour, on white, with a pale wash of the colour inside: --wash); domain B is the shape filled with its colour.
+Models visibly learn to fill the outlines.
 
 * ROOT/shapes/{trainA,trainB,testA,testB}: unpaired (CycleGAN); the B images are drawn from shapes
   independent of the A ones.
@@ -35,6 +36,11 @@ KINDS = ("circle", "square", "triangle")
 # One random stream per folder, so that changing --n_train leaves the test images unchanged.
 STREAMS = {("shapes", "trainA"): 1, ("shapes", "trainB"): 2, ("shapes", "testA"): 3, ("shapes", "testB"): 4,
            ("shapes_paired", "train"): 5, ("shapes_paired", "val"): 6, ("shapes_paired", "test"): 7}
+# The inside of an outline gets this much of its colour: a hint of the colour to fill with, which lets the small
+# quick-start models learn to fill within two minutes. Up to MAX_WASH the wash stays lighter than ink (some channel
+# at 200 or more, see scripts/quickstart_score.py) for every colour random_shape draws (value at least 0.45).
+WASH = 0.25
+MAX_WASH = 0.39
 _NUMBERED = re.compile(r"^\d{4,}\.png$")
 
 
@@ -47,22 +53,29 @@ class Shape(NamedTuple):
 
 
 def random_shape(rng: np.random.RandomState, size: int) -> Shape:
-    """A shape that fits inside a ``size`` square with a small margin, in a strong colour."""
+    """A shape that fits inside a ``size`` square with a small margin, in a strong colour dark enough to be ink
+    (every channel below 200: value at most 0.75)."""
     kind = KINDS[rng.randint(len(KINDS))]
-    radius = size * rng.uniform(0.18, 0.38)
+    radius = size * rng.uniform(0.2, 0.34)
     margin = radius + size * 0.04
     center = (rng.uniform(margin, size - margin), rng.uniform(margin, size - margin))
-    hue, saturation, value = rng.uniform(0, 1), rng.uniform(0.7, 1.0), rng.uniform(0.5, 0.9)
+    hue, saturation, value = rng.uniform(0, 1), rng.uniform(0.7, 1.0), rng.uniform(0.45, 0.75)
     color = tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, saturation, value))
     return Shape(kind, center, radius, rng.uniform(0, 2 * math.pi), color)  # type: ignore[arg-type]
 
 
-def draw(shape: Shape, size: int, filled: bool) -> Image.Image:
-    """The shape on white: its outline only, or filled with its colour."""
+def tint(color: Tuple[int, int, int], strength: float) -> Tuple[int, int, int]:
+    """``color`` mixed into white: ``strength`` 0 is white, 1 the colour itself."""
+    return tuple(int(round(255 - strength * (255 - c))) for c in color)  # type: ignore[return-value]
+
+
+def draw(shape: Shape, size: int, filled: bool, wash: float = WASH) -> Image.Image:
+    """The shape on white: its outline around a pale wash of its colour (``wash`` = 0: white inside), or the
+    shape filled with its colour."""
     img = Image.new("RGB", (size, size), (255, 255, 255))
     pen = ImageDraw.Draw(img)
     width = max(2, size // 24)
-    fill = shape.color if filled else None
+    fill = shape.color if filled else (tint(shape.color, wash) if wash > 0 else None)
     cx, cy = shape.center
     if shape.kind == "circle":
         r = shape.radius
@@ -87,7 +100,8 @@ def write_folder(folder: Path, images: Sequence[Image.Image]) -> None:
             stale.unlink()
 
 
-def make_toy_datasets(root: Path, size: int = 64, n_train: int = 200, n_test: int = 20, seed: int = 0) -> List[str]:
+def make_toy_datasets(root: Path, size: int = 64, n_train: int = 200, n_test: int = 20, seed: int = 0,
+                      wash: float = WASH) -> List[str]:
     """Write both datasets under ``root``; return one line per dataset describing what was written."""
     counts = {"train": n_train, "val": n_test, "test": n_test}
 
@@ -99,10 +113,10 @@ def make_toy_datasets(root: Path, size: int = 64, n_train: int = 200, n_test: in
         for side, filled in (("A", False), ("B", True)):
             folder = split + side
             write_folder(root / "shapes" / folder,
-                         [draw(s, size, filled) for s in shapes("shapes", folder, counts[split])])
+                         [draw(s, size, filled, wash) for s in shapes("shapes", folder, counts[split])])
     for split in ("train", "val", "test"):
         write_folder(root / "shapes_paired" / split,
-                     [side_by_side(draw(s, size, False), draw(s, size, True))
+                     [side_by_side(draw(s, size, False, wash), draw(s, size, True))
                       for s in shapes("shapes_paired", split, counts[split])])
     return [f"wrote {root / 'shapes'}: trainA {n_train}, trainB {n_train}, testA {n_test}, testB {n_test} images "
             f"of {size}x{size} (A outlines, B filled shapes, unpaired)",
@@ -119,6 +133,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     parser.add_argument("--n_train", type=int, default=200, help="training images per folder")
     parser.add_argument("--n_test", type=int, default=20, help="test (and val) images per folder")
     parser.add_argument("--seed", type=int, default=0, help="seed of the drawing")
+    parser.add_argument("--wash", type=float, default=WASH, help="how much of its colour the inside of an outline "
+                        "gets (0: white, a harder task; at most 0.39, lighter than ink)")
     args = parser.parse_args(argv)
     setup_logging()
     if args.size < 16:
@@ -126,9 +142,11 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     for flag in ("n_train", "n_test"):
         if getattr(args, flag) < 1:
             raise UserError(f"--{flag} must be at least 1, got {getattr(args, flag)}")
+    if not 0 <= args.wash <= MAX_WASH:
+        raise UserError(f"--wash must be between 0 and {MAX_WASH}, got {args.wash}")
     if args.root.exists() and not args.root.is_dir():
         raise UserError(f"--root {args.root} is not a folder")
-    for line in make_toy_datasets(args.root, args.size, args.n_train, args.n_test, args.seed):
+    for line in make_toy_datasets(args.root, args.size, args.n_train, args.n_test, args.seed, args.wash):
         print(line)
 
 

@@ -463,12 +463,13 @@ def test_toy_dataset_script_writes_both_datasets(tmp_path: Path) -> None:
         assert all(Image.open(p).size == (width, 32) for p in files)
     for p in sorted((toy / "shapes_paired" / "train").iterdir()):
         ab = np.asarray(Image.open(p).convert("RGB")).astype(int)
-        a_ink, b_ink = ((ab[:, :32] < 250).any(-1)), ((ab[:, 32:] < 250).any(-1))
+        # ink: every channel below 200 (the pale wash inside an outline is not)
+        a_ink, b_ink = ((ab[:, :32] < 200).all(-1)), ((ab[:, 32:] < 200).all(-1))
         assert 0 < a_ink.sum() < b_ink.sum() and (a_ink & ~b_ink).sum() <= 0.05 * a_ink.sum()
 
     def ink_color(path: Path) -> np.ndarray:
         img = np.asarray(Image.open(path).convert("RGB")).reshape(-1, 3).astype(float)
-        return img[(img < 250).any(-1)].mean(0)
+        return img[(img < 200).all(-1)].mean(0)
 
     unpaired = [np.abs(ink_color(toy / "shapes" / "trainA" / f"{i:04d}.png") -
                        ink_color(toy / "shapes" / "trainB" / f"{i:04d}.png")).max() for i in range(6)]
