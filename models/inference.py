@@ -9,7 +9,8 @@ small Python API. Run from the repository root (or put it on ``sys.path``)::
 
 ``from_run`` reads the architecture (``--netG``, ``--ngf``, ``--norm``, ...) from the run's ``train_opt.txt``;
 whatever is still unknown (a downloaded pretrained model has no options file) is read off the checkpoint's keys
-and shapes. A generator only accepts sides that are multiples of its size multiple (models/architectures.py: 4
+and shapes. ``from_file`` also takes the files scripts/export.py writes: TorchScript ``.pt`` and ``.onnx`` (run
+by onnxruntime, an optional package), whose architecture is stored in the file's metadata. A generator only accepts sides that are multiples of its size multiple (models/architectures.py: 4
 for ResNets, 128/256 for U-Nets), so images are padded and the result is cropped back to the input's size, or
 run in tiles (models/tiling.py). Networks always run in eval mode (batch norm with running statistics, no dropout) without
 gradients.
@@ -17,8 +18,11 @@ gradients.
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import json
 import logging
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Tuple, Union
@@ -44,6 +48,9 @@ logger = logging.getLogger(__name__)
 PathLike = Union[str, os.PathLike]
 # checkpoint names tried, in order, when no network is named: pix2pix / test models, then CycleGAN's A -> B
 AUTO_NETS = ("G", "G_A")
+# the name of the metadata inside an exported TorchScript file (an ``_extra_files`` entry)
+TORCHSCRIPT_METADATA = "metadata.json"
+MODEL_SUFFIXES = (".pth", ".pt", ".onnx")
 
 
 ###############################################################################
@@ -148,6 +155,93 @@ def load_generator(path: PathLike, device: Union[str, torch.device] = "cpu",
     return net, spec
 
 
+def export_metadata(spec: GeneratorSpec) -> Dict[str, str]:
+    """What a consumer of an exported file needs to feed it, stored inside the file (strings, for ONNX)."""
+    return {"value_range": "[-1, 1]", "layout": "NCHW", "size_multiple": str(spec.multiple),
+            "generator": json.dumps(asdict(spec))}
+
+
+def spec_from_metadata(meta: Mapping[str, str], source: PathLike, **flags: Any) -> GeneratorSpec:
+    """The generator an exported file holds, from its metadata; ``flags`` given (not None) win, and a file
+    without metadata (exported elsewhere) takes the flags and then train.py's defaults."""
+    given = {k: v for k, v in flags.items() if v is not None}
+    saved: Dict[str, Any] = {}
+    if "generator" in meta:
+        try:
+            saved = {k: v for k, v in json.loads(meta["generator"]).items() if k in GENERATOR_FLAGS}
+        except (ValueError, AttributeError) as err:
+            raise UserError(f"{source}: unreadable generator metadata ({err})") from None
+    else:
+        logger.warning("%s has no generator metadata (not written by scripts/export.py): assuming %s", source,
+                       ", ".join(f"{k}={v}" for k, v in {**asdict(GeneratorSpec()), **given}.items()))
+    return GeneratorSpec(**{**asdict(GeneratorSpec()), **saved, **given})
+
+
+class OnnxGenerator(nn.Module):
+    """An ``.onnx`` generator run by onnxruntime on the CPU, called like the PyTorch network (a tensor in, a
+    tensor out on the input's device), so padding and tiling treat it like any generator."""
+
+    def __init__(self, path: PathLike) -> None:
+        super().__init__()
+        if importlib.util.find_spec("onnxruntime") is None:
+            raise UserError(f"running {path} needs the optional package onnxruntime: pip install onnxruntime")
+        import onnxruntime
+
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        except Exception as err:  # onnxruntime raises its own exception types for unreadable files
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+            raise UserError(f"cannot read ONNX model {path}: {reason}") from err
+        self.input_name = self.session.get_inputs()[0].name
+        self.metadata: Dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {self.input_name: x.detach().float().cpu().numpy()})[0]
+        return torch.from_numpy(out).to(x.device)
+
+
+def load_torchscript(path: PathLike, device: Union[str, torch.device] = "cpu",
+                     **flags: Any) -> Tuple[nn.Module, GeneratorSpec]:
+    """A TorchScript generator written by scripts/export.py (architecture from its metadata), in eval mode."""
+    extra = {TORCHSCRIPT_METADATA: ""}
+    try:
+        with warnings.catch_warnings():  # torch.jit.load's deprecation notice: the file format still loads
+            warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.")
+            net = torch.jit.load(str(path), map_location=resolve_device(device), _extra_files=extra)
+    except (RuntimeError, ValueError) as err:
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise UserError(f"cannot read TorchScript model {path}: {reason}") from err
+    meta = json.loads(extra[TORCHSCRIPT_METADATA]) if extra[TORCHSCRIPT_METADATA] else {}
+    return net.eval(), spec_from_metadata(meta, path, **flags)
+
+
+def load_onnx(path: PathLike, **flags: Any) -> Tuple[nn.Module, GeneratorSpec]:
+    """An ONNX generator written by scripts/export.py (architecture from its metadata), run on the CPU."""
+    net = OnnxGenerator(path)
+    return net, spec_from_metadata(net.metadata, path, **flags)
+
+
+def load_model_file(path: PathLike, device: Union[str, torch.device] = "cpu",
+                    **flags: Any) -> Tuple[nn.Module, GeneratorSpec]:
+    """A generator from a ``.pth`` checkpoint, a TorchScript ``.pt`` or an ``.onnx`` file, by its suffix.
+
+    For a ``.pth``, flags not given come from the ``train_opt.txt`` beside it (a run folder), then from the
+    file's keys; exported files carry their architecture in their metadata. ONNX always runs on the CPU.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in MODEL_SUFFIXES:
+        raise UserError(f"--model {path}: expected a .pth checkpoint, a TorchScript .pt or an .onnx file")
+    if not path.is_file():
+        raise UserError(f"--model {path} not found")
+    if suffix == ".pth":
+        saved = read_run_architecture(path.parent)
+        return load_generator(path, device, **{**saved, **{k: v for k, v in flags.items() if v is not None}})
+    if suffix == ".pt":
+        return load_torchscript(path, device, **flags)
+    return load_onnx(path, **flags)
+
+
 ###############################################################################
 # Images <-> tensors
 ###############################################################################
@@ -211,6 +305,12 @@ class Translator:
         generator, spec = load_generator(path, device, netG=netG, ngf=ngf, norm=norm, no_dropout=no_dropout,
                                          input_nc=input_nc, output_nc=output_nc)
         return cls(generator, spec, device)
+
+    @classmethod
+    def from_file(cls, path: PathLike, device: Union[str, torch.device] = "cpu", **flags: Any) -> "Translator":
+        """A generator from a ``.pth``, TorchScript ``.pt`` or ``.onnx`` file (see ``load_model_file``)."""
+        generator, spec = load_model_file(path, device, **flags)
+        return cls(generator, spec, "cpu" if isinstance(generator, OnnxGenerator) else device)
 
     @property
     def multiple(self) -> int:

@@ -1,6 +1,7 @@
 """Export a trained generator to TorchScript and ONNX, then check that the files compute what PyTorch computes.
 
     python scripts/export.py --name horse2zebra --net G_A
+    python scripts/export.py --name apple2orange --net G_A G_B       # both CycleGAN directions in one call
     python scripts/export.py --checkpoint latest_net_G.pth --netG unet_256 --norm batch --out exported
 
 The architecture comes from the run's train_opt.txt (``--name``); flags such as ``--netG``/``--ngf``/``--norm``/
@@ -21,6 +22,7 @@ models/tiling.py does.
 After writing, PyTorch, the loaded TorchScript file and onnxruntime (CPU) run the same random inputs of two
 batch sizes and spatial sizes; the maximum absolute difference of each is printed, and the script exits with
 status 1 when one exceeds ``--tolerance``. ONNX needs optional packages: ``pip install onnx onnxruntime``.
+scripts/translate.py runs the files on images (``--model FILE.pt --input photo.jpg --output out.png``).
 """
 from __future__ import annotations
 
@@ -31,7 +33,7 @@ import io
 import json
 import sys
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence
 
@@ -40,8 +42,9 @@ import torch
 from torch import nn
 
 from models.architectures import GENERATOR_FLAGS
-from models.inference import (GeneratorSpec, add_generator_flags, load_generator,
-                              read_run_architecture, resolve_run_checkpoint, run_directory)
+from models.inference import (TORCHSCRIPT_METADATA, GeneratorSpec, add_generator_flags, export_metadata,
+                              load_generator, load_onnx, load_torchscript, read_run_architecture,
+                              resolve_run_checkpoint, run_directory)
 from util.cli import run_cli, setup_logging
 from util.errors import UserError
 from util.fileio import atomic_write
@@ -59,6 +62,7 @@ class ParityResult:
     format: str
     shape: tuple
     max_abs_diff: float
+    file: str = ""  # the exported file checked
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
@@ -70,8 +74,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                         help="where the runs are (default: ./checkpoints)")
     parser.add_argument("--epoch", default="latest",
                         help="which checkpoint of the run: latest (default), 5, iter_1000, ...")
-    parser.add_argument("--net", default=None,
-                        help="network of the run: G (pix2pix), G_A or G_B (CycleGAN); default G, else G_A")
+    parser.add_argument("--net", nargs="+", default=[None], metavar="NET",
+                        help="network(s) of the run: G (pix2pix), G_A and/or G_B (CycleGAN: --net G_A G_B exports "
+                             "both directions); default G, else G_A")
     parser.add_argument("--format", nargs="+", choices=FORMATS, default=list(FORMATS),
                         help="what to write (default: both)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET,
@@ -104,12 +109,6 @@ def quiet_export_warnings() -> Iterator[None]:
         yield
 
 
-def metadata(spec: GeneratorSpec) -> Dict[str, str]:
-    """What a consumer of the exported file needs to feed it, stored inside the file."""
-    return {"value_range": "[-1, 1]", "layout": "NCHW", "size_multiple": str(spec.multiple),
-            "generator": json.dumps(asdict(spec))}
-
-
 def export_torchscript(net: nn.Module, spec: GeneratorSpec, example: torch.Tensor, path: Path) -> None:
     """Trace the network in eval mode and save it atomically.
 
@@ -117,7 +116,7 @@ def export_torchscript(net: nn.Module, spec: GeneratorSpec, example: torch.Tenso
     check on a second size shows) and, unlike ``torch.jit.script``, gives a module whose first calls are not
     slowed down by the profiling executor (seconds per call for a U-Net).
     """
-    extra = {"metadata.json": json.dumps(metadata(spec))}
+    extra = {TORCHSCRIPT_METADATA: json.dumps(export_metadata(spec))}
     with quiet_export_warnings(), torch.no_grad():
         traced = torch.jit.trace(net.eval(), example, check_trace=False)
         atomic_write(path, lambda f: torch.jit.save(traced, f, _extra_files=extra))
@@ -133,7 +132,7 @@ def export_onnx(net: nn.Module, spec: GeneratorSpec, example: torch.Tensor, path
         torch.onnx.export(net.eval(), (example,), buffer, dynamo=False, opset_version=opset, input_names=["input"],
                           output_names=["output"], dynamic_axes={"input": DYNAMIC_AXES, "output": DYNAMIC_AXES})
     model = onnx.load_from_string(buffer.getvalue())
-    for key, value in metadata(spec).items():
+    for key, value in export_metadata(spec).items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     onnx.checker.check_model(model)
@@ -152,53 +151,48 @@ def parity_inputs(spec: GeneratorSpec, seed: int = 0) -> List[torch.Tensor]:
 
 
 def check_parity(net: nn.Module, files: Dict[str, Path], inputs: Sequence[torch.Tensor]) -> List[ParityResult]:
-    """Run PyTorch and each written file (loaded back from disk) on ``inputs``; report max |difference|."""
-    runners = {}
+    """Run PyTorch and each written file, loaded back from disk as scripts/translate.py loads it, on ``inputs``;
+    report max |difference|."""
+    loaded: Dict[str, nn.Module] = {}
     if "torchscript" in files:
-        with quiet_export_warnings():
-            loaded = torch.jit.load(str(files["torchscript"]), map_location="cpu").eval()
-
-        def run_torchscript(x: torch.Tensor) -> np.ndarray:
-            with torch.no_grad():
-                return loaded(x).numpy()
-
-        runners["torchscript"] = run_torchscript
+        loaded["torchscript"] = load_torchscript(files["torchscript"])[0]
     if "onnx" in files:
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(files["onnx"]), providers=["CPUExecutionProvider"])
-
-        def run_onnx(x: torch.Tensor) -> np.ndarray:
-            return session.run(None, {"input": x.numpy()})[0]
-
-        runners["onnx"] = run_onnx
+        loaded["onnx"] = load_onnx(files["onnx"])[0]
     results = []
     net = net.eval()
     for x in inputs:
         with torch.no_grad():
             expected = net(x).numpy()
-        for fmt, run in runners.items():
-            got = run(x)
-            diff = float(np.abs(got - expected).max()) if got.shape == expected.shape else float("inf")
-            results.append(ParityResult(fmt, tuple(x.shape), diff))
+            for fmt, runner in loaded.items():
+                got = runner(x).numpy()
+                diff = float(np.abs(got - expected).max()) if got.shape == expected.shape else float("inf")
+                results.append(ParityResult(fmt, tuple(x.shape), diff, str(files[fmt])))
     return results
 
 
 def export(opt: argparse.Namespace) -> List[ParityResult]:
-    """Load the generator named by ``opt``, write the requested files, check parity; return the figures."""
+    """Load each generator named by ``opt``, write the requested files, check parity; return the figures."""
     if "onnx" in opt.format:
         if opt.opset not in OPSETS:
             raise UserError(f"--opset {opt.opset} is not supported; choose {OPSETS.start} to {OPSETS.stop - 1}")
         require_modules(["onnx", "onnxruntime"], "ONNX export")
     flags = {name: getattr(opt, name) for name in GENERATOR_FLAGS}
-    if opt.name:
-        run_dir = run_directory(opt.name, opt.checkpoints_dir)
-        path = resolve_run_checkpoint(run_dir, opt.epoch, opt.net)
-        flags = {**read_run_architecture(run_dir), **{k: v for k, v in flags.items() if v is not None}}
-        stem = f"{Path(opt.name).name}_{path.stem}"
-    else:
-        path = Path(opt.checkpoint)
-        stem = path.stem
+    if not opt.name:
+        if opt.net != [None]:
+            raise UserError("--net picks networks of a run (--name); --checkpoint names one file already")
+        return export_one(opt, Path(opt.checkpoint), Path(opt.checkpoint).stem, flags)
+    run_dir = run_directory(opt.name, opt.checkpoints_dir)
+    flags = {**read_run_architecture(run_dir), **{k: v for k, v in flags.items() if v is not None}}
+    # every file is found before any is written, so a wrong network name writes nothing
+    paths = [resolve_run_checkpoint(run_dir, opt.epoch, net) for net in dict.fromkeys(opt.net)]
+    results: List[ParityResult] = []
+    for path in paths:
+        results += export_one(opt, path, f"{Path(opt.name).name}_{path.stem}", flags)
+    return results
+
+
+def export_one(opt: argparse.Namespace, path: Path, stem: str, flags: Dict[str, object]) -> List[ParityResult]:
+    """Export the generator of one ``.pth`` file as ``{stem}.pt`` / ``{stem}.onnx`` and check its parity."""
     net, spec = load_generator(path, "cpu", **flags)
     out_dir = Path(opt.out) if opt.out else path.parent
     inputs = parity_inputs(spec)
@@ -213,7 +207,7 @@ def export(opt: argparse.Namespace) -> List[ParityResult]:
         print(f"wrote {files['onnx']} (ONNX opset {opt.opset}; input 'input', output 'output', dynamic axes "
               f"batch, height, width)")
     results = check_parity(net, files, inputs)
-    print("parity against PyTorch (max |difference|):")
+    print(f"parity of {path.name} against PyTorch (max |difference|):")
     for r in results:
         print(f"  {r.format:<12} {'x'.join(map(str, r.shape)):<14} {r.max_abs_diff:.3e}")
     print(f"The exported model takes and returns float32 images in [-1, 1], shaped N x {spec.input_nc} x H x W "
@@ -229,9 +223,10 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     worst = max(results, key=lambda r: r.max_abs_diff, default=None)
     if worst is not None and not worst.max_abs_diff <= opt.tolerance:
         print(f"error: parity check failed: {worst.format} differs from PyTorch by {worst.max_abs_diff:.3e} on a "
-              f"{'x'.join(map(str, worst.shape))} input (tolerance {opt.tolerance:g})", file=sys.stderr)
+              f"{'x'.join(map(str, worst.shape))} input (tolerance {opt.tolerance:g}; {worst.file})", file=sys.stderr)
         sys.exit(1)
-    print(f"parity check passed (tolerance {opt.tolerance:g})")
+    print(f"parity check passed (tolerance {opt.tolerance:g}); translate images with: python scripts/translate.py "
+          f"--model {results[0].file if results else 'FILE'} --input IMAGE_OR_FOLDER --output FILE_OR_FOLDER")
 
 
 if __name__ == "__main__":

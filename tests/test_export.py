@@ -128,3 +128,10 @@ def test_missing_onnx_packages_name_the_pip_command(tmp_path: Path, monkeypatch:
 def test_bad_opset_is_a_user_error(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="--opset 9 is not supported; choose 11 to 20"):
         export.export(export.parse_args(["--checkpoint", str(tmp_path / "g.pth"), "--opset", "9"]))
+
+
+def test_net_is_for_runs_only(tmp_path: Path) -> None:
+    ckpt = tmp_path / "g.pth"
+    save_generator(ckpt, "resnet_6blocks", "instance")
+    with pytest.raises(UserError, match="--net picks networks of a run"):
+        export.export(export.parse_args(["--checkpoint", str(ckpt), "--net", "G_A", "G_B", "--format", "torchscript"]))
