@@ -1,8 +1,10 @@
 """The dataset base class and the image pre-processing shared by every dataset mode.
 
-``--preprocess`` picks the geometry: ``resize_and_crop`` (square load_size, then a crop_size crop), ``crop``
-(crop only), ``scale_width`` (width to load_size, height kept in proportion but at least crop_size),
-``scale_width_and_crop`` (that, then a crop) and ``none``. With ``none`` and with ``scale_width`` each side is
+``--preprocess`` picks the geometry (PREPROCESS_CHOICES, the one list of them): ``resize_and_crop`` (square
+load_size, then a crop_size crop), ``crop`` (crop only), ``scale_width`` (width to load_size, height kept in
+proportion but at least crop_size), ``scale_width_and_crop`` (that, then a crop), ``scale_shortside`` (the
+shorter side to load_size, the aspect ratio kept: paintings that are not square), ``scale_shortside_and_crop``
+(that, then a crop) and ``none``. Without a crop (``none``, ``scale_width``, ``scale_shortside``) each side is
 then rounded to the nearest multiple of 4, because the generators halve the size twice and a ResNet generator
 fails on other sizes (the reference did this for ``none`` only).
 
@@ -42,6 +44,8 @@ _PIL_METHODS = {
     InterpolationMode.LANCZOS: Image.Resampling.LANCZOS,
 }
 _SIZE_BASE = 4
+PREPROCESS_CHOICES = ["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "scale_shortside",
+                      "scale_shortside_and_crop", "none"]
 _SIZE_NOTICE_GIVEN = threading.Event()
 
 
@@ -122,7 +126,8 @@ def check_size_options(opt: argparse.Namespace, multiple: int = 1) -> None:
     reach the network (the crop; the width of ``scale_width``), it must be a multiple of ``multiple``, the
     generator's size multiple. Other sides depend on each image (``none``, the heights of ``scale_width``).
     """
-    if opt.preprocess in ("resize_and_crop", "scale_width_and_crop") and opt.crop_size > opt.load_size:
+    if opt.preprocess in ("resize_and_crop", "scale_width_and_crop", "scale_shortside_and_crop") \
+            and opt.crop_size > opt.load_size:
         raise UserError(f"--crop_size {opt.crop_size} is larger than --load_size {opt.load_size}: with "
                         f"--preprocess {opt.preprocess} images are scaled to load_size before the crop")
     netG = getattr(opt, "netG", None)
@@ -131,12 +136,13 @@ def check_size_options(opt: argparse.Namespace, multiple: int = 1) -> None:
         if opt.crop_size % multiple:
             raise UserError(f"--crop_size {opt.crop_size}: {needs} inputs whose sides are multiples of {multiple}; "
                             f"use --crop_size {_nearest_multiple(opt.crop_size, multiple)}")
-    elif "scale_width" in opt.preprocess:
-        width = multiple_of_size((opt.load_size, opt.load_size))[0] if _rounds_to_multiple(opt) else opt.load_size
-        if width % multiple:
-            raise UserError(f"--load_size {opt.load_size}: with --preprocess {opt.preprocess} images are {width} px "
-                            f"wide, but {needs} inputs whose sides are multiples of {multiple}; use --load_size "
-                            f"{_nearest_multiple(width, multiple)}")
+    elif opt.preprocess in ("scale_width", "scale_shortside"):
+        side = multiple_of_size((opt.load_size, opt.load_size))[0] if _rounds_to_multiple(opt) else opt.load_size
+        fixed = "wide" if opt.preprocess == "scale_width" else "on their shorter side"
+        if side % multiple:
+            raise UserError(f"--load_size {opt.load_size}: with --preprocess {opt.preprocess} images are {side} px "
+                            f"{fixed}, but {needs} inputs whose sides are multiples of {multiple}; use --load_size "
+                            f"{_nearest_multiple(side, multiple)}")
 
 
 def _nearest_multiple(value: int, multiple: int) -> int:
@@ -151,6 +157,13 @@ def scale_width_size(size: Size, target_width: int, crop_size: int) -> Size:
     return target_width, int(max(target_width * h / w, crop_size))
 
 
+def scale_shortside_size(size: Size, target: int) -> Size:
+    """Size after ``scale_shortside``: the shorter side = target, the longer one in proportion (rounded)."""
+    w, h = size
+    scale = target / min(w, h)
+    return (target, max(1, round(h * scale))) if w <= h else (max(1, round(w * scale)), target)
+
+
 def multiple_of_size(size: Size, base: int = _SIZE_BASE) -> Size:
     """Each side rounded to the nearest multiple of ``base`` (never below ``base``)."""
     return tuple(max(base, int(round(s / base) * base)) for s in size)  # type: ignore[return-value]
@@ -162,6 +175,8 @@ def pre_crop_size(opt: argparse.Namespace, size: Size) -> Size:
         return opt.load_size, opt.load_size
     if "scale_width" in opt.preprocess:
         return scale_width_size(size, opt.load_size, opt.crop_size)
+    if "scale_shortside" in opt.preprocess:
+        return scale_shortside_size(size, opt.load_size)
     return size
 
 
@@ -200,6 +215,8 @@ def get_transform(opt: argparse.Namespace, params: Optional[Params] = None, gray
         steps.append(transforms.Resize([opt.load_size, opt.load_size], interpolation=interpolation))
     elif "scale_width" in opt.preprocess:
         steps.append(ScaleWidth(opt.load_size, opt.crop_size, interpolation))
+    elif "scale_shortside" in opt.preprocess:
+        steps.append(ScaleShortside(opt.load_size, interpolation))
     if "crop" in opt.preprocess:
         steps.append(Crop(opt.crop_size, opt.preprocess, None if params is None else params["crop_pos"]))
     if _rounds_to_multiple(opt):
@@ -220,6 +237,18 @@ class ScaleWidth:
 
     def __call__(self, img: Image.Image) -> Image.Image:
         size = scale_width_size(img.size, self.target_width, self.crop_size)
+        return img if size == img.size else img.resize(size, self.method)
+
+
+class ScaleShortside:
+    """Resize so that the shorter side is ``target``, keeping the aspect ratio (a 300x200 painting at 128
+    becomes 192x128)."""
+
+    def __init__(self, target: int, method: InterpolationMode) -> None:
+        self.target, self.method = target, _PIL_METHODS[method]
+
+    def __call__(self, img: Image.Image) -> Image.Image:
+        size = scale_shortside_size(img.size, self.target)
         return img if size == img.size else img.resize(size, self.method)
 
 
@@ -268,8 +297,8 @@ class Flip:
 
 
 def _rounds_to_multiple(opt: argparse.Namespace) -> bool:
-    """``none`` and ``scale_width`` round sides to a multiple of 4, except with the test model's --keep_size."""
-    return opt.preprocess in ("none", "scale_width") and not getattr(opt, "keep_size", False)
+    """Modes without a crop round sides to a multiple of 4, except with the test model's --keep_size."""
+    return opt.preprocess in ("none", "scale_width", "scale_shortside") and not getattr(opt, "keep_size", False)
 
 
 def _interpolation_mode(method: Method) -> InterpolationMode:

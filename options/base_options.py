@@ -14,7 +14,7 @@ from typing import NoReturn, Optional, Sequence
 
 import data
 import models
-from data.base_dataset import check_size_options
+from data.base_dataset import PREPROCESS_CHOICES, check_size_options
 from models import architectures
 from models.architectures import add_architecture_flags
 from models.networks import INIT_CHOICES
@@ -24,7 +24,6 @@ from util.fileio import atomic_write_text, is_main_process
 
 logger = logging.getLogger(__name__)
 
-PREPROCESS_CHOICES = ["resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"]
 DIRECTION_CHOICES = ["AtoB", "BtoA"]
 
 

@@ -19,11 +19,11 @@ from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import data
-from data.base_dataset import ImageTooSmallError, check_size_options, output_size
+from data.base_dataset import PREPROCESS_CHOICES, ImageTooSmallError, check_size_options, output_size
 from data.image_folder import load_image
 from datasets.tools import run_jobs
 from models.architectures import add_architecture_flags, generator
-from options.base_options import DIRECTION_CHOICES, OptionParser, PREPROCESS_CHOICES
+from options.base_options import DIRECTION_CHOICES, OptionParser
 from util.cli import run_cli, setup_logging
 from util.errors import ImageReadError, UserError
 

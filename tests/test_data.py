@@ -238,6 +238,8 @@ def test_template_gives_the_image_as_A_and_B(tmp_path: Path) -> None:
     ("crop", (30, 30)),
     ("scale_width", (44, 32)),           # 45x32 after scaling, then rounded to multiples of 4
     ("scale_width_and_crop", (30, 30)),
+    ("scale_shortside", (64, 44)),       # 62x45 after scaling (shorter side 37 -> 45), then rounded
+    ("scale_shortside_and_crop", (30, 30)),
     ("none", (52, 36)),                  # 51x37 rounded to multiples of 4
 ])
 def test_preprocess_modes_give_the_expected_sizes(tmp_path: Path, preprocess: str, expected) -> None:
@@ -267,6 +269,30 @@ def test_scale_width_and_crop_params_use_the_height_floor(tmp_path: Path) -> Non
     random.seed(0)
     positions = {get_params(opt, img.size)["crop_pos"] for _ in range(60)}
     assert {y for _, y in positions} == {0} and {x for x, _ in positions} == set(range(9))
+
+
+def test_a_300x200_painting_through_scale_shortside_and_crop(tmp_path: Path) -> None:
+    """The shorter side goes to load_size with the aspect ratio kept (96x64), then a crop_size crop."""
+    painting = Image.open(write_image(tmp_path / "trainA" / "painting.png", (300, 200), seed=3))
+    write_image(tmp_path / "trainB" / "photo.png", (200, 300), seed=4)  # portrait: its width is the shorter side
+    opt = make_opt(tmp_path, preprocess="scale_shortside_and_crop", load_size=64, crop_size=48, no_flip=True)
+    assert pre_crop_size(opt, (300, 200)) == (96, 64) and pre_crop_size(opt, (200, 300)) == (64, 96)
+    assert output_size(opt, (300, 200)) == (48, 48)
+    random.seed(0)
+    positions = {get_params(opt, (300, 200))["crop_pos"] for _ in range(400)}
+    assert {x for x, _ in positions} == set(range(49)) and {y for _, y in positions} == set(range(17))
+
+    params = {"crop_pos": (30, 10), "flip": False}
+    expected = T.Compose([T.ToTensor(), T.Normalize((0.5,) * 3, (0.5,) * 3)])(
+        painting.resize((96, 64), Image.Resampling.BICUBIC).crop((30, 10, 78, 58)))
+    assert torch.equal(get_transform(opt, params)(painting), expected)
+    sample = dataset_of(tmp_path, preprocess="scale_shortside_and_crop", load_size=64, crop_size=48)[0]
+    assert sample["A"].shape == sample["B"].shape == (3, 48, 48)
+
+    with pytest.raises(UserError, match="--crop_size 80 is larger than --load_size 64"):
+        check_size_options(make_opt(tmp_path, preprocess="scale_shortside_and_crop", load_size=64, crop_size=80))
+    with pytest.raises(UserError, match="images are 100 px on their shorter side, .* use --load_size 128"):
+        check_size_options(make_opt(tmp_path, preprocess="scale_shortside", load_size=100), 128)
 
 
 def test_resize_and_crop_matches_the_reference_chain(tmp_path: Path) -> None:
