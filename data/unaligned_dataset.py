@@ -1,4 +1,6 @@
-"""Unpaired images: domain A in ``dataroot/{phase}A``, domain B in ``dataroot/{phase}B``.
+"""Unpaired images: domain A in ``dataroot/{phase}A``, domain B in ``dataroot/{phase}B``, or in folders with other
+names: ``--dirA a_resized --dirB b_resized`` (inside ``--dataroot`` unless absolute), so a dataset laid out for
+another tool needs no renaming.
 
 Sample i takes A image i (wrapping round) and, unless ``--serial_batches``, a B image drawn at random with
 Python's ``random`` (seeded by ``--seed`` and per DataLoader worker), so the pairing changes every epoch and a
@@ -9,19 +11,28 @@ from __future__ import annotations
 import argparse
 import os
 import random
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 from data.base_dataset import BaseDataset, get_transform
 from data.image_folder import load_image, make_dataset
+from util.errors import UserError
 
 
 class UnalignedDataset(BaseDataset):
     """``{'A', 'B', 'A_paths', 'B_paths'}``; one epoch is max(|A|, |B|) samples."""
 
+    @staticmethod
+    def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
+        for side in ("A", "B"):
+            parser.add_argument(f"--dir{side}", type=str, default=None,
+                                help=f"folder of domain {side}, inside --dataroot unless absolute "
+                                     f"(default: [phase]{side}, e.g. train{side})")
+        return parser
+
     def __init__(self, opt: argparse.Namespace) -> None:
         super().__init__(opt)
-        self.dir_A = os.path.join(opt.dataroot, opt.phase + "A")
-        self.dir_B = os.path.join(opt.dataroot, opt.phase + "B")
+        self.dir_A = self.side_folder(opt, "A")
+        self.dir_B = self.side_folder(opt, "B")
         self.A_paths = make_dataset(self.dir_A, opt.max_dataset_size)
         self.B_paths = make_dataset(self.dir_B, opt.max_dataset_size)
         self.A_size = len(self.A_paths)
@@ -39,6 +50,18 @@ class UnalignedDataset(BaseDataset):
         A = self.apply(self.transform_A, load_image(A_path, "RGB"), A_path)
         B = self.apply(self.transform_B, load_image(B_path, "RGB"), B_path)
         return {"A": A, "B": B, "A_paths": A_path, "B_paths": B_path}
+
+    @staticmethod
+    def side_folder(opt: argparse.Namespace, side: str) -> str:
+        """``--dirA`` / ``--dirB`` (checked here, so a wrong name is reported with its flag) or ``{phase}A/B``."""
+        given: Optional[str] = getattr(opt, f"dir{side}", None)
+        if not given:
+            return os.path.join(opt.dataroot, opt.phase + side)
+        folder = os.path.join(opt.dataroot, given)
+        if not os.path.isdir(folder):
+            raise UserError(f"--dir{side} {given}: folder {folder} not found (a relative --dir{side} is inside "
+                            f"--dataroot)")
+        return folder
 
     def __len__(self) -> int:
         return max(self.A_size, self.B_size)

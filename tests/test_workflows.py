@@ -1,0 +1,54 @@
+"""The tutorials' workflows that train.py serves: unpaired folders with other names (--dirA/--dirB), keeping the
+last N checkpoints (--keep_last) and the model graph in TensorBoard."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+
+import data
+from tests.conftest import TINY, run_script, write_image
+from util.errors import UserError
+
+
+def walkthrough_folders(root: Path) -> Path:
+    """The CycleGAN-TensorFlow walkthrough's layout: a_resized/ and b_resized/, no trainA/trainB."""
+    for i in range(3):
+        write_image(root / "a_resized" / f"apple{i}.jpg", (40, 40), seed=i)
+    for i in range(2):
+        write_image(root / "b_resized" / f"orange{i}.jpg", (40, 40), seed=10 + i)
+    return root
+
+
+def unaligned_opt(root: Path, **flags: object) -> argparse.Namespace:
+    values = dict(dataroot=str(root), phase="train", max_dataset_size=float("inf"), direction="AtoB", input_nc=3,
+                  output_nc=3, preprocess="resize_and_crop", load_size=36, crop_size=32, no_flip=False,
+                  serial_batches=True)
+    return argparse.Namespace(**{**values, **flags})
+
+
+def test_dirA_dirB_name_the_folders(tmp_path: Path) -> None:
+    root = walkthrough_folders(tmp_path / "apples")
+    dataset_class = data.find_dataset_using_name("unaligned")
+    dataset = dataset_class(unaligned_opt(root, dirA="a_resized", dirB=str(root / "b_resized")))  # absolute too
+    assert len(dataset) == 3 and Path(dataset[1]["A_paths"]).name == "apple1.jpg"
+    assert Path(dataset[1]["B_paths"]).name == "orange1.jpg"
+    assert dataset.image_folders() == {str(root / "a_resized"): dataset.A_paths, str(root / "b_resized"): dataset.B_paths}
+    with pytest.raises(UserError, match=r"^--dirB b_resize: folder .*b_resize not found \(a relative --dirB is "
+                                        r"inside --dataroot\)$"):
+        dataset_class(unaligned_opt(root, dirA="a_resized", dirB="b_resize"))
+    with pytest.raises(UserError, match="trainB' is not a folder"):  # without the flag: the reference's names
+        dataset_class(unaligned_opt(root, dirA="a_resized"))
+
+
+def test_train_and_check_dataset_with_dirA_dirB(tmp_path: Path) -> None:
+    root = walkthrough_folders(tmp_path / "apples")
+    folders = ["--dirA", "a_resized", "--dirB", "b_resized"]
+    check = run_script("scripts/check_dataset.py", ["--dataroot", str(root), *folders, "--load_size", "36",
+                                                    "--crop_size", "32"])
+    assert "a_resized" in check.stdout and "b_resized" in check.stdout
+    run_script("train.py", ["--dataroot", str(root), *folders, "--name", "a2o", "--checkpoints_dir",
+                            str(tmp_path / "ckpt"), *TINY, "--n_epochs", "1", "--n_epochs_decay", "0"])
+    assert (tmp_path / "ckpt" / "a2o" / "latest_net_G_A.pth").is_file()
+    assert "dirA: a_resized" in (tmp_path / "ckpt" / "a2o" / "train_opt.txt").read_text()
