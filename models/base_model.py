@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from functools import partial
@@ -24,6 +25,8 @@ from .checkpoint import load_network_weights, state_dict_for_saving
 logger = logging.getLogger(__name__)
 
 TRAIN_STATE_FORMAT = 1
+# the files of a numbered checkpoint set: {epoch}_net_X.pth, iter_{n}_net_X.pth and their _train_state.pth
+_NUMBERED_SET_FILE = re.compile(r"^(?P<kind>iter_)?(?P<number>\d+)_(net_.+|train_state)\.pth$")
 
 
 class BaseModel(ABC):
@@ -150,6 +153,30 @@ class BaseModel(ABC):
         if counters is not None:
             items.append((self.training_state_path(str(epoch)), partial(torch.save, self.training_state(counters))))
         atomic_write_group(items)
+        if getattr(self.opt, "keep_last", 0) > 0:
+            self.remove_old_checkpoints(self.opt.keep_last)
+
+    def remove_old_checkpoints(self, keep: int) -> List[str]:
+        """Remove the numbered sets beyond the ``keep`` newest of each kind (epoch saves, ``iter_`` saves).
+
+        ``latest`` and ``best_*`` sets never match. Called by ``save_networks`` once the new set is in place, so
+        a crash at any point leaves at least ``keep`` complete sets. Returns the removed file names.
+        """
+        sets: Dict[str, Dict[int, List[str]]] = {"epoch": {}, "iter": {}}
+        for name in os.listdir(self.save_dir):
+            found = _NUMBERED_SET_FILE.match(name)
+            if found:
+                kind = "iter" if found.group("kind") else "epoch"
+                sets[kind].setdefault(int(found.group("number")), []).append(name)
+        removed = []
+        for numbered in sets.values():
+            for number in sorted(numbered)[:-keep]:
+                for name in sorted(numbered[number]):
+                    os.remove(os.path.join(self.save_dir, name))
+                    removed.append(name)
+        if removed:
+            logger.info("--keep_last %d: removed %s", keep, ", ".join(removed))
+        return removed
 
     def load_networks(self, epoch: Union[int, str]) -> None:
         """Load ``{epoch}_net_{name}.pth`` into each network, accepting the reference's older files."""

@@ -40,6 +40,10 @@ class TrainOptions(BaseOptions):
         parser.add_argument("--save_epoch_freq", type=int, default=5,
                             help="frequency of saving checkpoints at the end of epochs")
         parser.add_argument("--save_by_iter", action="store_true", help="whether saves model by iteration")
+        parser.add_argument("--keep_last", type=int, default=0,
+                            help="keep only the N newest numbered checkpoint sets of each kind (epoch saves, iter_ "
+                                 "saves), removing older ones once a new set is written; latest and best_* sets "
+                                 "are never removed (0: keep all)")
         parser.add_argument("--continue_train", action="store_true",
                             help="continue training: load the latest model and, when saved, the full training "
                                  "state (optimizers, schedulers, counters, image pools, RNG)")
@@ -73,5 +77,7 @@ class TrainOptions(BaseOptions):
             self.parser.error("argument --n_epochs/--n_epochs_decay: need at least one epoch in all")
         if opt.epoch_count < 1:
             self.parser.error(f"argument --epoch_count: must be at least 1, got {opt.epoch_count}")
+        if opt.keep_last < 0:
+            self.parser.error(f"argument --keep_last: must be 0 (keep all) or more, got {opt.keep_last}")
         if opt.pool_size < 0:
             self.parser.error(f"argument --pool_size: must be 0 or more, got {opt.pool_size}")

@@ -52,3 +52,30 @@ def test_train_and_check_dataset_with_dirA_dirB(tmp_path: Path) -> None:
                             str(tmp_path / "ckpt"), *TINY, "--n_epochs", "1", "--n_epochs_decay", "0"])
     assert (tmp_path / "ckpt" / "a2o" / "latest_net_G_A.pth").is_file()
     assert "dirA: a_resized" in (tmp_path / "ckpt" / "a2o" / "train_opt.txt").read_text()
+
+
+def test_keep_last_2_over_4_epochs(tmp_path: Path) -> None:
+    """Epoch saves and iteration saves each keep their 2 newest sets; latest and a best_* set stay."""
+    root = walkthrough_folders(tmp_path / "apples")
+    run_dir = tmp_path / "ckpt" / "a2o"
+    run_dir.mkdir(parents=True)
+    (run_dir / "best_fid_net_G_A.pth").write_bytes(b"best")  # the evaluation's best checkpoint: never pruned
+    proc = run_script("train.py", ["--dataroot", str(root), "--dirA", "a_resized", "--dirB", "b_resized",
+                                   "--name", "a2o", "--checkpoints_dir", str(tmp_path / "ckpt"), *TINY,
+                                   "--max_dataset_size", "1", "--n_epochs", "4", "--n_epochs_decay", "0",
+                                   "--save_epoch_freq", "1", "--save_by_iter", "--save_latest_freq", "1",
+                                   "--keep_last", "2"])
+    files = {p.name for p in run_dir.glob("*.pth")}
+    sets = {name.split("_net_")[0].split("_train_state")[0] for name in files}
+    assert sets == {"3", "4", "iter_3", "iter_4", "latest", "best_fid"}
+    for prefix in ("3", "4", "iter_3", "iter_4", "latest"):  # every kept set is whole
+        assert {f"{prefix}_net_{n}.pth" for n in ("G_A", "G_B", "D_A", "D_B")} | {f"{prefix}_train_state.pth"} <= files
+    assert "--keep_last 2: removed 1_net_D_A.pth" in proc.stdout
+    assert not list(run_dir.glob(".*.tmp"))
+
+
+def test_keep_last_must_not_be_negative(tmp_path: Path) -> None:
+    from options.train_options import TrainOptions
+
+    with pytest.raises(SystemExit):
+        TrainOptions().parse(["--dataroot", str(tmp_path), "--keep_last", "-1", *TINY], save=False)
