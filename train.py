@@ -115,6 +115,7 @@ def main() -> None:
                 total_iters += batch_size
                 epoch_iter += batch_size
                 model.set_input(data)
+                visualizer.add_graph(model)  # the first batch only (--use_tensorboard)
                 model.optimize_parameters()
 
                 if crossed(before, total_iters, opt.display_freq):

@@ -20,7 +20,7 @@ from util.seeding import get_rng_state, set_rng_state
 
 from . import networks
 from .architectures import ARCHITECTURE_FLAGS
-from .checkpoint import load_network_weights, state_dict_for_saving
+from .checkpoint import _unwrap, load_network_weights, state_dict_for_saving
 
 logger = logging.getLogger(__name__)
 
@@ -102,6 +102,11 @@ class BaseModel(ABC):
 
     def get_image_paths(self) -> List[str]:
         return self.image_paths
+
+    def graph_input(self) -> "tuple[nn.Module, torch.Tensor]":
+        """The network a model graph shows (the first of ``model_names``: the generator) and its input (the
+        first of ``visual_names``: the real source image set by ``set_input``)."""
+        return _unwrap(self.networks()[self.model_names[0]]), getattr(self, self.visual_names[0])
 
     # ------------------------------------------------------------------ learning rate
     def update_learning_rate(self) -> None:

@@ -10,9 +10,11 @@ small Python API. Run from the repository root (or put it on ``sys.path``)::
 ``from_run`` reads the architecture (``--netG``, ``--ngf``, ``--norm``, ...) from the run's ``train_opt.txt``;
 whatever is still unknown (a downloaded pretrained model has no options file) is read off the checkpoint's keys
 and shapes. ``from_file`` also takes the files scripts/export.py writes: TorchScript ``.pt`` and ``.onnx`` (run
-by onnxruntime, an optional package), whose architecture is stored in the file's metadata. A generator only accepts sides that are multiples of its size multiple (models/architectures.py: 4
-for ResNets, 128/256 for U-Nets), so images are padded and the result is cropped back to the input's size, or
-run in tiles (models/tiling.py). Networks always run in eval mode (batch norm with running statistics, no dropout) without
+by onnxruntime, an optional package), whose architecture is stored in the file's metadata.
+
+A generator only accepts sides that are multiples of its size multiple (models/architectures.py: 4 for ResNets,
+128/256 for U-Nets), so images are padded and the result is cropped back to the input's size, or run in tiles
+(models/tiling.py). Networks always run in eval mode (batch norm with running statistics, no dropout) without
 gradients.
 """
 from __future__ import annotations

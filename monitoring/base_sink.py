@@ -11,12 +11,15 @@ import argparse
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Optional
+from typing import TYPE_CHECKING, Mapping, Optional
 
 import numpy as np
 
 from monitoring.history import LossHistory
 from util.errors import UserError
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -86,6 +89,10 @@ class Sink:
 
     def scalars(self, scalars: Mapping[str, float], step: int) -> None:
         """Other numbers of the run (learning rate, time per iteration) at ``step`` samples."""
+
+    def graph(self, net: "torch.nn.Module", example: "torch.Tensor") -> None:
+        """The model's generator and a real input batch, once per run. The network is the one being trained:
+        a sink that runs it must not change it (work on a copy)."""
 
     def close(self) -> None:
         """The run ends: write what is left, release files and connections. Called once."""

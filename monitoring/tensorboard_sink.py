@@ -1,14 +1,19 @@
-"""TensorBoard (``--use_tensorboard``): losses, learning rate, time per iteration and the visuals as one grid,
-in ``run_dir/tensorboard``."""
+"""TensorBoard (``--use_tensorboard``): losses, learning rate, time per iteration, the visuals as one grid and the
+generator's graph (once), in ``run_dir/tensorboard``."""
 from __future__ import annotations
 
 import argparse
-from typing import Mapping, Sequence
+import copy
+import warnings
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
 from monitoring.base_sink import Sink, SinkContext, require_package
 from util.util import same_size
+
+if TYPE_CHECKING:
+    import torch
 
 
 class TensorboardSink(Sink):
@@ -39,6 +44,17 @@ class TensorboardSink(Sink):
     def scalars(self, scalars: Mapping[str, float], step: int) -> None:
         for name, value in scalars.items():
             self.writer.add_scalar(name, value, step)
+
+    def graph(self, net: "torch.nn.Module", example: "torch.Tensor") -> None:
+        """The Graphs tab, as Keras' TensorBoard callback shows it. A copy in eval mode is traced, so the
+        training network's batch-norm statistics and the random streams (dropout) stay untouched."""
+        import torch
+
+        traced = copy.deepcopy(net).eval()
+        with warnings.catch_warnings(), torch.no_grad():
+            warnings.simplefilter("ignore")  # the tracer's notes on instance norm and deprecations: not the user's
+            self.writer.add_graph(traced, example[:1].detach())
+        self.writer.flush()
 
     def close(self) -> None:
         self.writer.close()

@@ -1,6 +1,6 @@
 """Translate a photo, or a folder of them, with a trained or exported generator.
 
-    python scripts/translate.py --model checkpoints/apple2orange/latest_net_G_A.pth --input apple.jpg --output orange.jpg
+    python scripts/translate.py --model checkpoints/a2o/latest_net_G_A.pth --input apple.jpg --output orange.jpg
     python scripts/translate.py --model apple2orange_latest_net_G_A.pt --input photos/ --output oranges/
     python scripts/translate.py --model apple2orange_latest_net_G_A.onnx --input apple.jpg --output orange.png
 

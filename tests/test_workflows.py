@@ -3,9 +3,11 @@ last N checkpoints (--keep_last) and the model graph in TensorBoard."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
 from pathlib import Path
 
 import pytest
+import torch
 
 import data
 from tests.conftest import TINY, run_script, write_image
@@ -34,7 +36,8 @@ def test_dirA_dirB_name_the_folders(tmp_path: Path) -> None:
     dataset = dataset_class(unaligned_opt(root, dirA="a_resized", dirB=str(root / "b_resized")))  # absolute too
     assert len(dataset) == 3 and Path(dataset[1]["A_paths"]).name == "apple1.jpg"
     assert Path(dataset[1]["B_paths"]).name == "orange1.jpg"
-    assert dataset.image_folders() == {str(root / "a_resized"): dataset.A_paths, str(root / "b_resized"): dataset.B_paths}
+    assert dataset.image_folders() == {str(root / "a_resized"): dataset.A_paths,
+                                       str(root / "b_resized"): dataset.B_paths}
     with pytest.raises(UserError, match=r"^--dirB b_resize: folder .*b_resize not found \(a relative --dirB is "
                                         r"inside --dataroot\)$"):
         dataset_class(unaligned_opt(root, dirA="a_resized", dirB="b_resize"))
@@ -79,3 +82,31 @@ def test_keep_last_must_not_be_negative(tmp_path: Path) -> None:
 
     with pytest.raises(SystemExit):
         TrainOptions().parse(["--dataroot", str(tmp_path), "--keep_last", "-1", *TINY], save=False)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="tensorboard is not installed")
+def test_tensorboard_graph_once_and_training_unchanged(tmp_path: Path) -> None:
+    """--use_tensorboard writes the generator's graph once per run, and tracing it changes nothing trained."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+    from tensorboard.compat.proto.graph_pb2 import GraphDef
+
+    root = walkthrough_folders(tmp_path / "apples")
+    common = ["--dataroot", str(root), "--dirA", "a_resized", "--dirB", "b_resized", *TINY, "--seed", "0",
+              "--n_epochs", "2", "--n_epochs_decay", "0", "--print_freq", "1",
+              "--checkpoints_dir", str(tmp_path / "ckpt")]
+    run_script("train.py", [*common, "--name", "tb", "--use_tensorboard"])
+    run_script("train.py", [*common, "--name", "plain"])
+
+    events = [event for path in sorted((tmp_path / "ckpt" / "tb" / "tensorboard").glob("events.out.tfevents.*"))
+              for event in EventFileLoader(str(path)).Load()]
+    graphs = [event.graph_def for event in events if event.HasField("graph_def")]
+    assert len(graphs) == 1
+    graph = GraphDef.FromString(graphs[0])
+    ops = {node.op for node in graph.node}
+    assert "aten::_convolution" in ops and "aten::tanh" in ops  # the ResNet generator: convs, then tanh
+    assert any(event.summary.value and event.summary.value[0].tag.startswith("loss/") for event in events)
+
+    for name in ("G_A", "G_B", "D_A", "D_B"):
+        traced = torch.load(tmp_path / "ckpt" / "tb" / f"latest_net_{name}.pth", weights_only=True)
+        plain = torch.load(tmp_path / "ckpt" / "plain" / f"latest_net_{name}.pth", weights_only=True)
+        assert all(torch.equal(traced[key], plain[key]) for key in plain), name

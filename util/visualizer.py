@@ -52,6 +52,7 @@ class Visualizer:
         self.sinks: List[Sink] = []
         self._kept_this_epoch = False
         self._closed = False
+        self._graph_added = False
         if is_main_process():
             self.sinks = build_sinks(SinkContext(opt, Path(opt.checkpoints_dir) / opt.name,
                                                  opt.n_epochs + opt.n_epochs_decay, self.history, interactive,
@@ -112,6 +113,16 @@ class Visualizer:
         report = LossReport(epoch, iters, dict(losses), t_comp, t_data)
         for sink in self.sinks:
             sink.report(report)
+
+    def add_graph(self, model: Any) -> None:
+        """The model's generator with its current input (``model.graph_input()``), handed to the sinks on the
+        first call of the run; later calls do nothing, so train.py may call it every iteration."""
+        if self._graph_added or not self.sinks:
+            return
+        self._graph_added = True
+        net, example = model.graph_input()
+        for sink in self.sinks:
+            sink.graph(net, example)
 
     def log_scalars(self, scalars: Mapping[str, float], total_iters: int) -> None:
         """Other numbers of the run (learning rate, time per iteration)."""
