@@ -92,7 +92,7 @@ class Sink:
 
     def graph(self, net: "torch.nn.Module", example: "torch.Tensor") -> None:
         """The model's generator and a real input batch, once per run. The network is the one being trained:
-        a sink that runs it must not change it (work on a copy)."""
+        a sink that runs it must leave its weights, statistics and the random streams as they were."""
 
     def close(self) -> None:
         """The run ends: write what is left, release files and connections. Called once."""

@@ -86,13 +86,14 @@ def test_keep_last_must_not_be_negative(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="tensorboard is not installed")
 def test_tensorboard_graph_once_and_training_unchanged(tmp_path: Path) -> None:
-    """--use_tensorboard writes the generator's graph once per run, and tracing it changes nothing trained."""
+    """--use_tensorboard writes the generator's graph once per run, and tracing it changes nothing trained (batch
+    norm: a trace of the training network itself would move its running statistics)."""
     from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
     from tensorboard.compat.proto.graph_pb2 import GraphDef
 
     root = walkthrough_folders(tmp_path / "apples")
     common = ["--dataroot", str(root), "--dirA", "a_resized", "--dirB", "b_resized", *TINY, "--seed", "0",
-              "--n_epochs", "2", "--n_epochs_decay", "0", "--print_freq", "1",
+              "--norm", "batch", "--n_epochs", "2", "--n_epochs_decay", "0", "--print_freq", "1",
               "--checkpoints_dir", str(tmp_path / "ckpt")]
     run_script("train.py", [*common, "--name", "tb", "--use_tensorboard"])
     run_script("train.py", [*common, "--name", "plain"])
@@ -110,3 +111,23 @@ def test_tensorboard_graph_once_and_training_unchanged(tmp_path: Path) -> None:
         traced = torch.load(tmp_path / "ckpt" / "tb" / f"latest_net_{name}.pth", weights_only=True)
         plain = torch.load(tmp_path / "ckpt" / "plain" / f"latest_net_{name}.pth", weights_only=True)
         assert all(torch.equal(traced[key], plain[key]) for key in plain), name
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorboard") is None, reason="tensorboard is not installed")
+def test_a_graph_that_cannot_be_traced_is_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from monitoring.base_sink import SinkContext
+    from monitoring.history import LossHistory
+    from monitoring.tensorboard_sink import TensorboardSink
+
+    class Untraceable(torch.nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            if x.sum() > 0:  # raises while add_graph traces it
+                raise RuntimeError("cannot trace this")
+            return x
+
+    context = SinkContext(argparse.Namespace(display_ncols=4), tmp_path, 1, LossHistory(), False, None)
+    sink = TensorboardSink(context)
+    with caplog.at_level("WARNING", logger="monitoring.tensorboard_sink"):
+        sink.graph(Untraceable(), torch.ones(2, 3, 8, 8))
+    sink.close()
+    assert "the model graph could not be traced, training goes on without it (cannot trace this)" in caplog.text
