@@ -19,7 +19,7 @@ import torchvision.transforms as transforms
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
-from data.base_dataset import BaseDataset, Crop, Flip, ScaleWidth, get_params, multiple_of_size
+from data.base_dataset import BaseDataset, Crop, Flip, ScaleShortside, ScaleWidth, get_params, multiple_of_size
 from data.image_folder import load_image, make_dataset
 from models.pix2pixhd_networks import input_multiple
 from util.errors import UserError
@@ -73,6 +73,8 @@ class Pix2PixHDDataset(BaseDataset):
             steps.append(transforms.Resize([opt.load_size, opt.load_size], interpolation=method))
         elif "scale_width" in opt.preprocess:
             steps.append(ScaleWidth(opt.load_size, opt.crop_size, method))
+        elif "scale_shortside" in opt.preprocess:
+            steps.append(ScaleShortside(opt.load_size, method))
         if "crop" in opt.preprocess:
             steps.append(Crop(opt.crop_size, opt.preprocess, params["crop_pos"]))
         else:

@@ -275,6 +275,8 @@ def test_half_precision_test_keeps_instance_ids_exact(tmp_path: Path) -> None:
     ("crop", (100, 52), (32, 32)),
     ("resize_and_crop", (100, 52), (32, 32)),
     ("scale_width_and_crop", (100, 52), (32, 32)),
+    ("scale_shortside_and_crop", (100, 52), (32, 32)),
+    ("scale_shortside", (100, 52), (40, 80)),  # 77x40 (shorter side 52 -> 40), rounded to multiples of 8
 ])
 def test_dataset_preprocess_modes_keep_maps_aligned(tmp_path: Path, mode: str, size: tuple, expected: tuple) -> None:
     root = make_hd_dataset(tmp_path / "hd", n=1, size=size)
