@@ -60,7 +60,8 @@ def in_range(t: torch.Tensor) -> bool:
 # ---------------------------------------------------------------- discovery of modes
 
 def test_find_dataset_using_name_and_option_setters() -> None:
-    assert data.available_dataset_modes() == ["aligned", "colorization", "single", "template", "unaligned"]
+    assert data.available_dataset_modes() == ["aligned", "colorization", "pix2pixhd", "single", "template",
+                                             "unaligned"]
     for mode in data.available_dataset_modes():
         cls = data.find_dataset_using_name(mode)
         assert cls.__name__.lower() == mode.replace("_", "") + "dataset"
@@ -83,7 +84,7 @@ def test_unknown_dataset_mode_is_a_user_error_listing_the_modes() -> None:
     with pytest.raises(UserError) as err:
         data.find_dataset_using_name("alligned")
     assert "--dataset_mode" in str(err.value) and "'alligned'" in str(err.value)
-    assert "aligned, colorization, single, template, unaligned" in str(err.value)
+    assert "aligned, colorization, pix2pixhd, single, template, unaligned" in str(err.value)
 
 
 # ---------------------------------------------------------------- each mode's samples
