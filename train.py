@@ -6,22 +6,35 @@
 Checkpoints, options, the loss log and the training page go to ``--checkpoints_dir/--name``. Every save also
 writes the full training state, and Ctrl-C or SIGTERM saves before stopping, so ``--continue_train`` resumes
 exactly where the run stopped.
+
+A run holds a lock on its folder (a second run with the same --name is refused), finishes or cleans up a save
+that a crash interrupted, and changes nothing in the folder until its options, data and checkpoints have been
+checked. Steps with NaN/Inf losses are skipped; --max_bad_steps of them in a row stop the run.
 """
 from __future__ import annotations
 
-import argparse
-import logging
-import signal
-import time
-from typing import Any, Dict, Optional
+from util.cli import exit_quietly_on_interrupt, run_cli, setup_logging
 
-from data import batch_length, create_dataset
-from models import create_model
-from models.base_model import BaseModel
-from options.train_options import TrainOptions
-from util.cli import run_cli, setup_logging
-from util.seeding import get_rng_state, seed_everything, set_rng_state
-from util.visualizer import Visualizer
+if __name__ == "__main__":
+    exit_quietly_on_interrupt()  # before the slow imports below: Ctrl-C during start-up gives one line
+
+import argparse  # noqa: E402
+import contextlib  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import time  # noqa: E402
+from typing import Any, Dict, Optional  # noqa: E402
+
+from data import batch_length, create_dataset  # noqa: E402
+from models import create_model  # noqa: E402
+from models.base_model import BaseModel  # noqa: E402
+from options.train_options import TrainOptions  # noqa: E402
+from util.errors import UserError  # noqa: E402
+from util.fileio import is_main_process, recover_interrupted_saves  # noqa: E402
+from util.runlock import RunLock  # noqa: E402
+from util.seeding import get_rng_state, seed_everything, set_rng_state  # noqa: E402
+from util.visualizer import Visualizer  # noqa: E402
 
 logger = logging.getLogger("train")
 
@@ -71,10 +84,37 @@ def resume(model: BaseModel, opt: argparse.Namespace, explicit_epoch_count: bool
     return counters
 
 
+class TrainingDivergedError(UserError):
+    """Too many steps in a row had NaN/Inf losses or gradients."""
+
+
+def guarded_step(model: BaseModel, opt: argparse.Namespace, bad_steps: int, epoch: int, total_iters: int) -> int:
+    """One training step; returns the number of bad steps in a row, raises TrainingDivergedError at the limit."""
+    problem = model.train_step()
+    if problem is None:
+        return 0
+    bad_steps += 1
+    logger.warning("epoch %d, iteration %d: %s", epoch, total_iters, problem)
+    if bad_steps >= opt.max_bad_steps:
+        raise TrainingDivergedError(f"training diverged: {bad_steps} steps in a row with NaN/Inf (--max_bad_steps "
+                                    f"{opt.max_bad_steps}), the last at epoch {epoch}, iteration {total_iters} "
+                                    f"({problem}); {model.describe_last_save()}; lower --lr or --init_gain")
+    return bad_steps
+
+
 def main() -> None:
     options = TrainOptions()
-    opt = options.parse()
+    opt = options.parse(save=False)  # values checked; train_opt.txt is written once everything else is
     setup_logging(opt.verbose)
+    run_dir = os.path.join(opt.checkpoints_dir, opt.name)
+    with RunLock(run_dir) if is_main_process() else contextlib.nullcontext():
+        for repair in recover_interrupted_saves(run_dir):
+            logger.warning("%s", repair)
+        train(options, opt)
+
+
+def train(options: TrainOptions, opt: argparse.Namespace) -> None:
+    """Check the data and checkpoints, then train; raises SystemExit(128 + signal) when stopped by a signal."""
     if opt.seed is not None:
         seed_everything(opt.seed)
     dataset = create_dataset(opt)
@@ -84,10 +124,12 @@ def main() -> None:
     model = create_model(opt)
     model.setup(opt)
     start = resume(model, opt, "epoch_count" in options.explicit_flags())
+    options.print_options(opt, keep_previous=opt.continue_train)  # the first write to the run folder
     visualizer = Visualizer(opt)
     total_iters = start["total_iters"]
     last_epoch = opt.n_epochs + opt.n_epochs_decay
     stop = StopRequest()
+    bad_steps = 0
     try:
         for epoch in range(start["epoch"], last_epoch + 1):
             epoch_start_time = time.time()
@@ -116,9 +158,9 @@ def main() -> None:
                 epoch_iter += batch_size
                 model.set_input(data)
                 visualizer.add_graph(model)  # the first batch only (--use_tensorboard)
-                model.optimize_parameters()
+                bad_steps = guarded_step(model, opt, bad_steps, epoch, total_iters)
 
-                if crossed(before, total_iters, opt.display_freq):
+                if crossed(before, total_iters, opt.display_freq) and not bad_steps:  # no NaN images
                     save_result = crossed(before, total_iters, opt.update_html_freq)
                     model.compute_visuals()
                     visualizer.display_current_results(model.get_current_visuals(), epoch, save_result, total_iters)

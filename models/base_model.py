@@ -2,20 +2,24 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
+import io
 import logging
+import math
 import os
 import re
+import types
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from functools import partial
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
 from util.errors import UserError
-from util.fileio import atomic_write_group, is_main_process, load_checkpoint_file
+from util.fileio import DiskFullError, atomic_write_group, is_main_process, load_checkpoint_file
 from util.image_pool import ImagePool
+from util.runlock import finish_interrupted_save
 from util.seeding import get_rng_state, set_rng_state
 
 from . import networks
@@ -27,6 +31,10 @@ logger = logging.getLogger(__name__)
 TRAIN_STATE_FORMAT = 1
 # the files of a numbered checkpoint set: {epoch}_net_X.pth, iter_{n}_net_X.pth and their _train_state.pth
 _NUMBERED_SET_FILE = re.compile(r"^(?P<kind>iter_)?(?P<number>\d+)_(net_.+|train_state)\.pth$")
+
+
+class NonFiniteWeightsError(UserError):
+    """A network's weights hold NaN/Inf at a save: the save is refused so the last good checkpoint survives."""
 
 
 class BaseModel(ABC):
@@ -51,6 +59,8 @@ class BaseModel(ABC):
         self.schedulers: List[Any] = []
         self.image_paths: List[str] = []
         self.metric = 0.0  # used by the plateau learning-rate policy
+        self.skipped_steps: List[str] = []  # optimizers whose step the non-finite guard skipped this iteration
+        self.last_save: Optional[str] = None  # the last checkpoint this run wrote, for messages
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
@@ -74,6 +84,9 @@ class BaseModel(ABC):
         """Create schedulers (training), load networks (testing or --continue_train), report sizes."""
         if self.isTrain:
             self.schedulers = [networks.get_scheduler(optimizer, opt) for optimizer in self.optimizers]
+            self.guard_optimizers()
+        if not self.isTrain:  # train.py itself finishes interrupted saves, under its lock, before anything
+            finish_interrupted_save(self.save_dir)
         if not self.isTrain or opt.continue_train:
             self.load_networks(self.load_prefix(opt))
         self.print_networks(opt.verbose)
@@ -149,17 +162,53 @@ class BaseModel(ABC):
         """Save each network as ``{epoch}_net_{name}.pth`` (reference format), atomically, as one set.
 
         With ``counters`` (training), ``{epoch}_train_state.pth`` is written in the same set: optimizers,
-        schedulers, image pools, RNG states and the counters, so ``--continue_train`` loses nothing.
+        schedulers, image pools, RNG states and the counters, so ``--continue_train`` loses nothing; it also
+        records the size and SHA-256 of each network file, so that a resume can tell that it reads one set.
+        Weights holding NaN/Inf are never written (NonFiniteWeightsError): the previous set stays as it was.
         """
         if not is_main_process():
             return
-        items = [(self.network_path(str(epoch), name), partial(torch.save, state_dict_for_saving(net)))
-                 for name, net in self.networks().items()]
+        prefix = str(epoch)
+        files: Dict[str, bytes] = OrderedDict()
+        for name, net in self.networks().items():
+            state_dict = state_dict_for_saving(net)
+            bad = [key for key, value in state_dict.items()
+                   if torch.is_floating_point(value) and not bool(torch.isfinite(value).all())]
+            if bad:
+                more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
+                raise NonFiniteWeightsError(f"the weights of network {name} hold NaN/Inf ({bad[0]}{more}): checkpoint "
+                                            f"'{prefix}' not written, {self.describe_last_save()}; lower --lr or "
+                                            f"--init_gain")
+            files[self.network_path(prefix, name)] = _serialize(state_dict)
         if counters is not None:
-            items.append((self.training_state_path(str(epoch)), partial(torch.save, self.training_state(counters))))
-        atomic_write_group(items)
+            state = self.training_state(counters)
+            state["files"] = {os.path.basename(path): _fingerprint(data) for path, data in files.items()}
+            files[self.training_state_path(prefix)] = _serialize(state)
+        try:
+            atomic_write_group([(path, (lambda f, data=data: f.write(data))) for path, data in files.items()])
+        except DiskFullError as err:
+            raise DiskFullError(f"disk full: no space left in {self.save_dir} to save checkpoint '{prefix}'; "
+                                f"nothing was replaced, {self.describe_last_save()}") from err.__cause__
+        self.last_save = prefix if counters is None else f"{prefix}, iteration {counters['total_iters']}"
         if getattr(self.opt, "keep_last", 0) > 0:
             self.remove_old_checkpoints(self.opt.keep_last)
+
+    def describe_last_save(self) -> str:
+        """Where the user's last good checkpoint is, as a phrase for error messages."""
+        if self.last_save is None:
+            return "this run has not saved a checkpoint yet (any older one in the run folder is intact)"
+        return f"the last good checkpoint ({self.last_save}) is intact"
+
+    def verify_checkpoint_set(self, prefix: str, state: Dict[str, Any], state_path: str) -> None:
+        """Refuse a training state whose network files are not the ones saved with it (a split set)."""
+        for name, expected in state.get("files", {}).items():
+            path = os.path.join(self.save_dir, name)
+            if not os.path.isfile(path):
+                raise UserError(f"checkpoint {path} is missing: {state_path} was saved with it")
+            if _fingerprint_file(path) != expected:
+                raise UserError(f"checkpoint set '{prefix}' is inconsistent: {path} is not the file saved with "
+                                f"{state_path} (replaced or damaged since); restore the set or resume from "
+                                f"another --epoch")
 
     def remove_old_checkpoints(self, keep: int) -> List[str]:
         """Remove the numbered sets beyond the ``keep`` newest of each kind (epoch saves, ``iter_`` saves).
@@ -229,6 +278,7 @@ class BaseModel(ABC):
                             f"not --model {self.opt.model}")
         if len(state["optimizers"]) != len(self.optimizers) or len(state["schedulers"]) != len(self.schedulers):
             raise UserError(f"training state {path} does not fit this model's optimizers/schedulers")
+        self.verify_checkpoint_set(prefix, state, path)
         for optimizer, saved in zip(self.optimizers, state["optimizers"]):
             optimizer.load_state_dict(saved)
         saved_schedule = state.get("schedule", networks.schedule_flags(self.opt))
@@ -253,6 +303,59 @@ class BaseModel(ABC):
                            threads, torch.get_num_threads(), threads)
         logger.info("resumed the training state from %s", path)
         return state["counters"]
+
+    # ------------------------------------------------------------------ non-finite guard
+    def guard_optimizers(self) -> None:
+        """Make every optimizer skip a step whose gradients hold NaN/Inf (``train_step`` then reports it).
+
+        The one place where steps are vetted: the models call ``optimizer.step()`` as in the reference, and a
+        gradient scaler (mixed precision), which skips such steps itself, can sit in front of it.
+        """
+        for index, optimizer in enumerate(self.optimizers):
+            if getattr(optimizer, "_guarded_step", False):
+                continue
+            step = optimizer.step
+
+            def guarded(opt: torch.optim.Optimizer, *args: Any, _step: Any = step, _index: int = index,
+                        **kwargs: Any) -> Any:
+                if _finite_gradients(opt):
+                    return _step(*args, **kwargs)
+                self.skipped_steps.append(self.optimizer_label(_index))
+                return None
+
+            # a bound method, as the learning-rate schedulers expect of optimizer.step; it calls theirs, which
+            # records that the optimizer stepped, so it carries their mark (else they warn at every epoch)
+            if hasattr(step, "_wrapped_by_lr_sched"):
+                guarded._wrapped_by_lr_sched = True
+            optimizer.step = types.MethodType(guarded, optimizer)
+            optimizer._guarded_step = True
+
+    def optimizer_label(self, index: int) -> str:
+        """A readable name for ``self.optimizers[index]`` (its attribute name, e.g. optimizer_G)."""
+        for attr, value in vars(self).items():
+            if value is self.optimizers[index] and attr.startswith("optimizer"):
+                return attr
+        return f"optimizer {index}"
+
+    def train_step(self) -> Optional[str]:
+        """``optimize_parameters`` under the non-finite guard: None for a good step, else what went wrong.
+
+        Optimizers whose gradients hold NaN/Inf did not step (``guard_optimizers``); the losses that are not
+        finite are named. Buffers (batch-norm running statistics) are put back as they were before a bad step,
+        since its forward pass has already updated them.
+        """
+        buffers = [(b, b.detach().clone()) for net in self.networks().values() for b in net.buffers()]
+        self.optimize_parameters()
+        skipped, self.skipped_steps = self.skipped_steps, []
+        bad_losses = {name: value for name, value in self.get_current_losses().items() if not math.isfinite(value)}
+        if not skipped and not bad_losses:
+            return None
+        with torch.no_grad():
+            for buffer, saved in buffers:
+                buffer.copy_(saved)
+        losses = ", ".join(f"{name}={value}" for name, value in bad_losses.items()) or "none (the gradients are)"
+        steps = f"step of {', '.join(skipped)} skipped" if skipped else "no step skipped"
+        return f"non-finite losses: {losses}; {steps}"
 
     def image_pools(self) -> Dict[str, ImagePool]:
         """Every image pool the model holds, by attribute name (saved with the training state)."""
@@ -285,3 +388,32 @@ class BaseModel(ABC):
         source = input["A" if AtoB else "B"].to(self.device, non_blocking=True)
         target = input["B" if AtoB else "A"].to(self.device, non_blocking=True)
         return source, target, input["A_paths" if AtoB else "B_paths"]
+
+
+def _serialize(obj: Any) -> bytes:
+    """``torch.save`` into memory: the bytes are fingerprinted, and a full disk then fails a plain write."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def _fingerprint(data: bytes) -> List[Any]:
+    return [len(data), hashlib.sha256(data).hexdigest()]
+
+
+def _fingerprint_file(path: str) -> List[Any]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return [size, digest.hexdigest()]
+
+
+def _finite_gradients(optimizer: torch.optim.Optimizer) -> bool:
+    """True when no gradient of ``optimizer``'s parameters holds NaN/Inf (one device sync, not one per tensor)."""
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    if not grads:
+        return True
+    return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from models.architectures import add_architecture_flags
 from models.networks import INIT_CHOICES
 from util.device import resolve_gpu_ids
 from util.errors import UserError
-from util.fileio import atomic_write_text, is_main_process
+from util.fileio import atomic_write_text, check_writable_dir, is_main_process
 
 logger = logging.getLogger(__name__)
 
@@ -133,8 +134,11 @@ class BaseOptions:
                     given.add(action.dest)
         return given
 
-    def print_options(self, opt: argparse.Namespace) -> str:
-        """Log the options (non-default values marked) and save them to ``{phase}_opt.txt``."""
+    def print_options(self, opt: argparse.Namespace, keep_previous: bool = False) -> str:
+        """Log the options (non-default values marked) and save them to ``{phase}_opt.txt``.
+
+        With ``keep_previous`` (a resumed run) the file it replaces is kept as ``{phase}_opt.prev.txt``.
+        """
         lines = ["----------------- Options ---------------"]
         for k, v in sorted(vars(opt).items()):
             if k == "device":
@@ -148,7 +152,10 @@ class BaseOptions:
         message = "\n".join(lines) + "\n"
         logger.info(message.rstrip("\n"))
         if is_main_process():
-            atomic_write_text(Path(self.options_dir(opt)) / f"{opt.phase}_opt.txt", message)
+            path = Path(self.options_dir(opt)) / f"{opt.phase}_opt.txt"
+            if keep_previous and path.is_file():
+                atomic_write_text(path.with_suffix(".prev.txt"), path.read_text(encoding="utf-8"))
+            atomic_write_text(path, message)
         return message
 
     def options_dir(self, opt: argparse.Namespace) -> str:
@@ -190,11 +197,21 @@ class BaseOptions:
                 error(f"argument --{flag}: must be at least 1, got {getattr(opt, flag)}")
         if opt.num_threads < 0:
             error(f"argument --num_threads: must be 0 or more, got {opt.num_threads}")
+        if not math.isfinite(opt.init_gain):
+            error(f"argument --init_gain: must be a finite number, got {opt.init_gain}")
+        for flag in self.output_dir_flags():
+            problem = check_writable_dir(getattr(opt, flag))
+            if problem is not None:
+                error(f"argument --{flag}: {problem}")
         try:
             architectures.check_model(opt)
             check_size_options(opt, self.size_multiple(opt))
         except UserError as err:
             error(str(err))
+
+    def output_dir_flags(self) -> tuple:
+        """The folder flags this command writes below (checked to be writable folders before anything runs)."""
+        return ("checkpoints_dir",) if self.isTrain else ()
 
     def size_multiple(self, opt: argparse.Namespace) -> int:
         """What the sides of the images reaching the network must be a multiple of: the generator's, from the

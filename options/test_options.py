@@ -64,5 +64,8 @@ class TestOptions(BaseOptions):
         if inherited:
             logger.info("using the training run's %s (from %s)", ", ".join(inherited), saved_path)
 
+    def output_dir_flags(self) -> tuple:
+        return ("results_dir",)
+
     def options_dir(self, opt: argparse.Namespace) -> str:
         return os.path.join(opt.results_dir, opt.name)

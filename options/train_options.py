@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 
 from models.networks import GAN_MODE_CHOICES, LR_POLICY_CHOICES
 
@@ -66,6 +67,9 @@ class TrainOptions(BaseOptions):
                             help="learning rate policy. [linear | step | plateau | cosine]")
         parser.add_argument("--lr_decay_iters", type=int, default=50,
                             help="multiply by a gamma every lr_decay_iters epochs (step policy)")
+        parser.add_argument("--max_bad_steps", type=int, default=10,
+                            help="a step whose losses or gradients are NaN/Inf is skipped; stop the run after this "
+                                 "many such steps in a row (the last good checkpoint is kept)")
         return parser
 
     def check(self, opt: argparse.Namespace) -> None:
@@ -79,5 +83,11 @@ class TrainOptions(BaseOptions):
             self.parser.error(f"argument --epoch_count: must be at least 1, got {opt.epoch_count}")
         if opt.keep_last < 0:
             self.parser.error(f"argument --keep_last: must be 0 (keep all) or more, got {opt.keep_last}")
+        if not (math.isfinite(opt.lr) and opt.lr > 0):
+            self.parser.error(f"argument --lr: must be a positive number, got {opt.lr}")
+        if not 0 <= opt.beta1 < 1:
+            self.parser.error(f"argument --beta1: Adam's momentum term must be in [0, 1), got {opt.beta1}")
+        if opt.max_bad_steps < 1:
+            self.parser.error(f"argument --max_bad_steps: must be at least 1, got {opt.max_bad_steps}")
         if opt.pool_size < 0:
             self.parser.error(f"argument --pool_size: must be 0 or more, got {opt.pool_size}")

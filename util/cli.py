@@ -1,9 +1,11 @@
 """What every command-line entry point shares: logging set-up and one-line errors for bad input."""
 from __future__ import annotations
 
+import errno
 import logging
+import signal
 import sys
-from typing import Callable
+from typing import Any, Callable
 
 from util.errors import ImageReadError, UserError
 
@@ -29,10 +31,33 @@ def user_error_line(err: UserError) -> str:
     return last
 
 
+def exit_quietly_on_interrupt() -> None:
+    """Make Ctrl-C (SIGINT) end the process with one line and status 130 instead of a KeyboardInterrupt traceback.
+
+    Entry points call it before their slow imports, so it covers the whole start-up; the training loop installs
+    its own handler (save, then stop) while it runs.
+    """
+    signal.signal(signal.SIGINT, _interrupted)
+
+
+def _interrupted(signum: int, frame: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a second Ctrl-C during the clean-up stops at once
+    print("error: interrupted (Ctrl-C)", file=sys.stderr)
+    raise SystemExit(128 + signum)
+
+
 def run_cli(main: Callable[[], None]) -> None:
-    """Run ``main``; bad input exits with status 2 and one line naming the flag or file, no traceback."""
+    """Run ``main``; bad input exits with status 2 and one line naming the flag or file, no traceback.
+
+    A full disk or a read-only file system met while writing is also the user's to fix: one line, naming the file.
+    """
     try:
         main()
     except UserError as err:
         print(f"error: {user_error_line(err)}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+            raise
+        print(f"error: cannot write {err.filename or 'a file'}: {err.strerror}", file=sys.stderr)
         sys.exit(2)
