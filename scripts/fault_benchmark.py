@@ -198,17 +198,19 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         dataroot = work / "data" / "shapes"
         reference, duration, files = reference_run(work, dataroot)
         print(f"uninterrupted run: {duration:.1f} s of training, {files} checkpoint files written", flush=True)
-        plans = [(Trial("random", ""), rng.uniform(0, duration)) for _ in range(args.random_kills)]
-        plans += [(Trial("save", f"{rng.choice(['rename', 'write'])}:{rng.randint(1, files)}"), None)
-                  for _ in range(args.save_kills)]
+        randoms = [(Trial("random", ""), rng.uniform(0, duration)) for _ in range(args.random_kills)]
+        saves = [(Trial("save", f"{rng.choice(['rename', 'write'])}:{rng.randint(1, files)}"), None)
+                 for _ in range(args.save_kills)]
+        plans = [plan for pair in zip(randoms, saves) for plan in pair]  # interleaved: early lines show both kinds
+        plans += randoms[len(saves):] + saves[len(randoms):]
         with ThreadPoolExecutor(args.jobs) as pool:
             futures = [pool.submit(run_trial, i, trial, work, dataroot, reference, kill_after)
                        for i, (trial, kill_after) in enumerate(plans)]
             for done, future in enumerate(as_completed(futures), 1):
                 trial = future.result()
                 print(f"[{done}/{len(plans)}] {trial.kind} {trial.fault or 'kill -9'}: killed {trial.killed}, "
-                      f"resumes {trial.resumes}{', FAILED ' + trial.failed_resume if trial.failed_resume else ''}",
-                      flush=True)
+                      f"corrupt {trial.corrupt_files}, split {trial.split_sets}, resumes {trial.resumes}, "
+                      f"failed resume {trial.failed_resume or 'no'}, leftovers {trial.leftover_files}", flush=True)
             trials = [f.result() for f in futures]
         rows = {kind: summary([t for t in trials if t.kind == kind]) for kind in ("random", "save")}
         columns = list(rows["random"])

@@ -167,7 +167,7 @@ def test_disk_full_during_a_save_says_so_and_keeps_the_last_good_checkpoint(tmp_
     (["--lr", "nan"], ["argument --lr", "nan"]),
     (["--beta1", "2"], ["argument --beta1", "2"]),
     (["--model", "pix2pix", "--dataset_mode", "unaligned", "--netG", "unet_128", "--preprocess", "scale_width",
-      "--load_size", "100"], ["argument --load_size", "unet_128", "100"]),
+      "--load_size", "100"], ["--load_size 100", "unet_128"]),
     (["--max_bad_steps", "0"], ["argument --max_bad_steps"]),
 ])
 def test_bad_values_are_one_line_and_touch_nothing(tmp_path: Path, flags: List[str], words: List[str]) -> None:
