@@ -28,8 +28,9 @@ logger = logging.getLogger("test")
 def measure_results(web_dir: str, names: List[str], opt: argparse.Namespace) -> Dict[str, str]:
     """--eval_metrics: scripts/evaluate.py's metrics of this run's images, written to metrics.json; page lines."""
     from evaluation.folders import evaluate_results, format_table, summary_lines, write_report
+    from evaluation.metrics import PAIRED_DATASET_MODES
 
-    paired = opt.dataset_mode in ("aligned", "colorization")  # unaligned rows are not pairs: FID/KID only
+    paired = opt.dataset_mode in PAIRED_DATASET_MODES  # unaligned rows are not pairs: FID/KID only
     report = evaluate_results(web_dir, paired=paired, names=names, device=opt.device,
                               inception_weights=opt.inception_weights)
     write_report(report, os.path.join(web_dir, "metrics.json"))

@@ -27,6 +27,7 @@ import time  # noqa: E402
 from typing import Any, Dict, Optional  # noqa: E402
 
 from data import batch_length, create_dataset  # noqa: E402
+from evaluation.validation import create_validation  # noqa: E402
 from models import create_model  # noqa: E402
 from models.base_model import BaseModel  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
@@ -124,6 +125,7 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
     model = create_model(opt)
     model.setup(opt)
     start = resume(model, opt, "epoch_count" in options.explicit_flags())
+    validation = create_validation(opt, model)  # before the first write: a flag it refuses stops the run
     options.print_options(opt, keep_previous=opt.continue_train)  # the first write to the run folder
     visualizer = Visualizer(opt)
     total_iters = start["total_iters"]
@@ -173,6 +175,9 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
                     visualizer.print_current_losses(epoch, epoch_iter, losses, t_comp, t_data / batch_size)
                     visualizer.plot_current_losses(epoch, epoch_iter / dataset_size, losses, total_iters)
                     visualizer.log_scalars({"lr": model.get_learning_rate(), "time_per_iter": t_comp}, total_iters)
+                elif before == start["total_iters"]:  # the curves' first point at once, not after --print_freq
+                    visualizer.plot_current_losses(epoch, epoch_iter / dataset_size, model.get_current_losses(),
+                                                   total_iters)
 
                 counters = {"epoch": epoch, "epoch_iter": epoch_iter, "total_iters": total_iters,
                             "epoch_done": False, "epoch_rng": epoch_rng}
@@ -191,12 +196,15 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
             if loss_count:
                 model.metric = loss_sums / loss_count
             model.update_learning_rate()  # after this epoch's optimizer steps
+            visualizer.log_scalars({"lr": model.get_learning_rate()}, total_iters)  # the rate the next epoch uses
             counters = {"epoch": epoch, "epoch_iter": epoch_iter, "total_iters": total_iters,
                         "epoch_done": True, "epoch_rng": None}
             model.save_networks("latest", counters)
             if epoch % opt.save_epoch_freq == 0:
                 logger.info("saving the model at the end of epoch %d, iters %d", epoch, total_iters)
                 model.save_networks(epoch, counters)
+            if validation is not None and epoch % opt.val_freq == 0:
+                validation.run(epoch, total_iters, counters, visualizer)
             visualizer.end_epoch(epoch, time.time() - epoch_start_time)
             if stop.signum is not None:
                 break

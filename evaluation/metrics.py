@@ -32,6 +32,9 @@ ALL_METRICS = PAIRED_METRICS + SET_METRICS
 # Direction of each metric, for choosing the best checkpoint (``kid_std`` is reported beside ``kid``, not ranked).
 HIGHER_IS_BETTER = {"l1": False, "psnr": True, "ssim": True, "fid": False, "kid": False}
 WEIGHTS_ENV = "IMG2IMG_INCEPTION_WEIGHTS"
+# Dataset modes whose A and B of one item are a pair (the translation of A should equal B): measured image by
+# image. Other modes (unaligned) pair their items arbitrarily, so only the sets are compared (FID/KID).
+PAIRED_DATASET_MODES = ("aligned", "colorization")
 # KID as torch-fidelity computes it: 100 random subsets of up to 1000 images (smaller sets use all their images).
 KID_SUBSETS = 100
 KID_MAX_SUBSET_SIZE = 1000

@@ -2,7 +2,7 @@
 
 The Visualizer (util/visualizer.py) turns train.py's calls into the events below and hands each to every sink
 the options ask for. A sink overrides only the events it shows; the rest do nothing. A new kind of event
-(fixed preview images, validation metrics, a model graph) is one more do-nothing method here plus one
+(a model graph, say) is one more do-nothing method here plus one
 Visualizer method that hands it on, so only the sinks that show it change.
 """
 from __future__ import annotations
@@ -11,11 +11,12 @@ import argparse
 import importlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Optional
+import math
+from typing import TYPE_CHECKING, Mapping, Optional, Sequence
 
 import numpy as np
 
-from monitoring.history import LossHistory
+from monitoring.history import LossHistory, MetricHistory
 from util.errors import UserError
 
 if TYPE_CHECKING:
@@ -32,6 +33,9 @@ class SinkContext:
     # every loss point so far: the Visualizer adds each before the sinks hear of it; the page sink restores the
     # saved one on --continue_train
     history: LossHistory
+    # every validation so far, added by the Visualizer like the loss points; the metrics sink restores the saved
+    # one on --continue_train
+    metrics: MetricHistory
     interactive: Optional[bool]    # whether the terminal shows a progress bar; None: whether stdout is a terminal
     retry_seconds: Optional[float]  # how often a sink that lost its server tries again; None: the sink's default
 
@@ -51,6 +55,26 @@ class LossReport:
         message = "(epoch: %d, iters: %d, time: %.3f, data: %.3f) " % (self.epoch, self.iters, self.t_comp,
                                                                         self.t_data)
         return message + "".join("%s: %.3f " % (name, value) for name, value in self.losses.items())
+
+
+@dataclass(frozen=True)
+class MetricReport:
+    """The validation metrics measured after an epoch (evaluation/validation.py)."""
+
+    epoch: int
+    step: int                      # samples done in the run
+    images: int                    # validation images measured
+    seconds: float                 # time the validation took (translation and metrics)
+    values: Mapping[str, float]
+
+    def line(self) -> str:
+        """``(epoch: 3, validation: 50 images, 1.234 s) l1: 0.1234 psnr: 18.2034 ssim: 0.4512 ``"""
+        message = "(epoch: %d, validation: %d images, %.3f s) " % (self.epoch, self.images, self.seconds)
+        return message + "".join("%s: %s " % (name, _metric_text(value)) for name, value in self.values.items())
+
+
+def _metric_text(value: float) -> str:
+    return "%.4f" % value if math.isfinite(value) else str(value)
 
 
 class Sink:
@@ -86,6 +110,13 @@ class Sink:
 
     def report(self, report: LossReport) -> None:
         """The logged iteration's losses and timing."""
+
+    def previews(self, rows: Sequence[Mapping[str, np.ndarray]], epoch: int, step: int) -> None:
+        """The fixed preview images translated after ``epoch``: one mapping (label: H x W x 3 uint8) per image,
+        the same images every time, inputs (``real_*``) included."""
+
+    def metrics(self, report: MetricReport) -> None:
+        """Validation metrics (already in ``context.metrics``)."""
 
     def scalars(self, scalars: Mapping[str, float], step: int) -> None:
         """Other numbers of the run (learning rate, time per iteration) at ``step`` samples."""

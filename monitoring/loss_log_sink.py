@@ -1,10 +1,11 @@
-"""loss_log.txt in the run folder: a header per run, then the reference's line for every logged iteration."""
+"""loss_log.txt in the run folder: a header per run, then the reference's line for every logged iteration and a
+line for every validation."""
 from __future__ import annotations
 
 import argparse
 import time
 
-from monitoring.base_sink import LossReport, Sink, SinkContext
+from monitoring.base_sink import LossReport, MetricReport, Sink, SinkContext
 from util.fileio import append_text
 
 LOG_NAME = "loss_log.txt"
@@ -23,4 +24,7 @@ class LossLogSink(Sink):
         append_text(self.path, "================ Training Loss (%s) ================\n" % time.strftime("%c"))
 
     def report(self, report: LossReport) -> None:
+        append_text(self.path, report.line() + "\n")
+
+    def metrics(self, report: MetricReport) -> None:
         append_text(self.path, report.line() + "\n")

@@ -36,9 +36,11 @@ def _label(value: float) -> str:
 
 
 def loss_curves_svg(xs: Sequence[float], ys: Sequence[Sequence[float]], names: Sequence[str], title: str = "",
-                    width: int = 720, height: int = 320) -> str:
-    """SVG markup plotting ``ys[i][k]`` (loss ``names[k]``) against ``xs[i]`` (epoch + epoch fraction)."""
-    left, right, top, bottom = 60, 150, 30 if title else 12, 40
+                    width: int = 720, height: int = 320, x_label: str = "epochs done", y_label: str = "loss",
+                    legend: bool = True) -> str:
+    """SVG markup plotting ``ys[i][k]`` (loss ``names[k]``) against ``xs[i]`` (epochs done); also used for the
+    validation metrics (``y_label``, one metric per chart, no legend)."""
+    left, right, top, bottom = 60, 150 if legend else 16, 30 if title else 12, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     finite = [v for row in ys for v in row if v is not None and math.isfinite(v)]
     x_low, x_high = (min(xs), max(xs)) if xs else (0.0, 1.0)
@@ -74,9 +76,9 @@ def loss_curves_svg(xs: Sequence[float], ys: Sequence[Sequence[float]], names: S
                    f'font-family="sans-serif">{_label(tick)}</text>')
     out.append(f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#444"/>')
     out.append(f'<text x="{left + plot_w / 2:.1f}" y="{height - 6}" text-anchor="middle" font-size="12" '
-               f'font-family="sans-serif">epoch</text>')
+               f'font-family="sans-serif">{escape(x_label)}</text>')
     out.append(f'<text x="14" y="{top + plot_h / 2:.1f}" text-anchor="middle" font-size="12" font-family="sans-serif" '
-               f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">loss</text>')
+               f'transform="rotate(-90 14 {top + plot_h / 2:.1f})">{escape(y_label)}</text>')
     for k, name in enumerate(names):
         color = COLORS[k % len(COLORS)]
         segments = _segments(xs, [row[k] if k < len(row) else None for row in ys])
@@ -91,6 +93,8 @@ def loss_curves_svg(xs: Sequence[float], ys: Sequence[Sequence[float]], names: S
             (x, y), = [pt for seg in segments for pt in seg]
             out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{color}"/>')
         out.append("</g>")
+        if not legend:
+            continue
         legend_y = top + 8 + 18 * k
         out.append(f'<line x1="{left + plot_w + 12}" y1="{legend_y}" x2="{left + plot_w + 32}" y2="{legend_y}" '
                    f'stroke="{color}" stroke-width="2"/>')

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from monitoring.base_sink import LossReport, Sink, SinkContext
+from monitoring.base_sink import LossReport, MetricReport, Sink, SinkContext
 from monitoring.progress import EpochProgress
 
 logger = logging.getLogger(__name__)
@@ -38,6 +38,9 @@ class ProgressSink(Sink):
             self.progress.set_losses(report.losses)
         else:
             logger.info(report.line())
+
+    def metrics(self, report: MetricReport) -> None:
+        logger.info(report.line())
 
     def close(self) -> None:
         self.progress.close()

@@ -1,5 +1,5 @@
-"""TensorBoard (``--use_tensorboard``): losses, learning rate, time per iteration, the visuals as one grid and the
-generator's graph (once), in ``run_dir/tensorboard``."""
+"""TensorBoard (``--use_tensorboard``): losses, learning rate, time per iteration, validation metrics, the visuals
+as one grid, the previews as another and the generator's graph (once), in ``run_dir/tensorboard``."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 
-from monitoring.base_sink import Sink, SinkContext, require_package
+from monitoring.base_sink import MetricReport, Sink, SinkContext, require_package
 from util.util import same_size
 
 if TYPE_CHECKING:
@@ -19,7 +19,8 @@ logger = logging.getLogger(__name__)
 
 
 class TensorboardSink(Sink):
-    """Scalars under their names (losses as ``loss/NAME``) and images as ``visuals``, at step = samples done."""
+    """Scalars under their names (losses as ``loss/NAME``, metrics as ``val/NAME``) and images as ``visuals`` and
+    ``previews`` (one preview image per row), at step = samples done."""
 
     @classmethod
     def wanted(cls, opt: argparse.Namespace) -> bool:
@@ -62,6 +63,14 @@ class TensorboardSink(Sink):
                                "(%s)", " ".join(str(err).split())[:200])
                 return
         self.writer.flush()
+
+    def previews(self, rows: Sequence[Mapping[str, np.ndarray]], epoch: int, step: int) -> None:
+        images = [image for row in rows for image in row.values()]
+        self.writer.add_image("previews", grid(images, len(rows[0])), step, dataformats="HWC")
+
+    def metrics(self, report: MetricReport) -> None:
+        for name, value in report.values.items():
+            self.writer.add_scalar(f"val/{name}", value, report.step)
 
     def close(self) -> None:
         self.writer.close()

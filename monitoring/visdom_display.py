@@ -15,6 +15,7 @@ import numpy as np
 import requests
 import visdom
 
+from monitoring.history import MetricHistory
 from monitoring.visdom_server import start_command
 from util.util import same_size
 
@@ -115,6 +116,29 @@ class VisdomDisplay:
     def plot_losses(self, xs: Sequence[float], ys: Sequence[Sequence[float]], legend: List[str]) -> None:
         """The whole loss history as one line per loss, x = epoch + fraction of the epoch."""
         self._run(lambda: self._plot_losses(xs, ys, legend))
+
+    def show_previews(self, rows: Sequence[Mapping[str, np.ndarray]], epoch: int) -> None:
+        """The preview images, one row per preview image, in window ``{display_id}_previews``."""
+        self._run(lambda: self._show_previews(rows, epoch))
+
+    def plot_metrics(self, history: MetricHistory) -> None:
+        """Every validation metric against the epoch, one line each, in window ``{display_id}_metrics``."""
+        self._run(lambda: self._plot_metrics(history))
+
+    def _show_previews(self, rows: Sequence[Mapping[str, np.ndarray]], epoch: int) -> None:
+        arrays = same_size([image for row in rows for image in row.values()])
+        self.client.images(np.stack([im.transpose(2, 0, 1) for im in arrays]), nrow=len(rows[0]),
+                           win=f"{self.display_id}_previews", padding=2,
+                           opts={"title": f"{self.name} previews, epoch {epoch} ({', '.join(rows[0])})"})
+
+    def _plot_metrics(self, history: MetricHistory) -> None:
+        names = history.names()
+        series = [history.series(name) for name in names]
+        self.client.line(X=np.stack([np.asarray(xs, dtype=np.float64) for xs, _ in series], axis=1),
+                         Y=np.stack([np.asarray(ys, dtype=np.float64) for _, ys in series], axis=1),
+                         win=f"{self.display_id}_metrics",
+                         opts={"title": f"{self.name} validation metrics", "legend": names, "xlabel": "epoch",
+                               "ylabel": "value"})
 
     def _show_images(self, images: Mapping[str, np.ndarray]) -> None:
         labels = list(images)

@@ -1,4 +1,5 @@
-"""Visdom (``--display_id N`` > 0): the loss curves in window N, the visuals in N+1 (their labels in N+2).
+"""Visdom (``--display_id N`` > 0): the loss curves in window N, the visuals in N+1 (their labels in N+2), the
+previews in ``N_previews`` and the validation metrics in ``N_metrics``.
 
 A missing visdom package or server is a warning, not an error: training goes on without the display.
 """
@@ -6,11 +7,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Mapping
+from typing import Mapping, Sequence
 
 import numpy as np
 
-from monitoring.base_sink import Sink, SinkContext
+from monitoring.base_sink import MetricReport, Sink, SinkContext
 
 logger = logging.getLogger(__name__)
 
@@ -45,3 +46,12 @@ class VisdomSink(Sink):
         if self.display is not None:
             history = self.context.history
             self.display.plot_losses(history.xs, history.ys, history.legend)
+
+    def previews(self, rows: Sequence[Mapping[str, np.ndarray]], epoch: int, step: int) -> None:
+        if self.display is not None:
+            self.display.show_previews(rows, epoch)
+
+    def metrics(self, report: MetricReport) -> None:
+        """The whole history each time, as with the losses."""
+        if self.display is not None:
+            self.display.plot_metrics(self.context.metrics)

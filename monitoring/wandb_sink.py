@@ -1,4 +1,5 @@
-"""Weights & Biases (``--use_wandb``): losses, other scalars and the visuals, logged at step = samples done.
+"""Weights & Biases (``--use_wandb``): losses, other scalars, validation metrics, the visuals and the previews,
+logged at step = samples done.
 
 A run already started by the caller (``wandb.run``) is reused and left open; otherwise this sink starts one in
 the run folder, named after the experiment with the options as its config, and finishes it at the end.
@@ -6,16 +7,17 @@ the run folder, named after the experiment with the options as its config, and f
 from __future__ import annotations
 
 import argparse
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from monitoring.base_sink import Sink, SinkContext, require_package
+from monitoring.base_sink import MetricReport, Sink, SinkContext, require_package
 from util.errors import UserError
 
 
 class WandbSink(Sink):
-    """Losses as ``loss/NAME``, scalars under their names, images as ``results/LABEL``."""
+    """Losses as ``loss/NAME``, scalars under their names, metrics as ``val/NAME``, images as ``results/LABEL``
+    and ``previews/LABEL`` (one image per preview)."""
 
     @classmethod
     def wanted(cls, opt: argparse.Namespace) -> bool:
@@ -53,6 +55,13 @@ class WandbSink(Sink):
 
     def scalars(self, scalars: Mapping[str, float], step: int) -> None:
         self.run.log(dict(scalars), step=step)
+
+    def previews(self, rows: Sequence[Mapping[str, np.ndarray]], epoch: int, step: int) -> None:
+        self.run.log({f"previews/{label}": [self.wandb.Image(row[label], caption=f"preview {i} - epoch {epoch}")
+                                            for i, row in enumerate(rows)] for label in rows[0]}, step=step)
+
+    def metrics(self, report: MetricReport) -> None:
+        self.run.log({f"val/{name}": value for name, value in report.values.items()}, step=report.step)
 
     def close(self) -> None:
         """Finish the run this sink started, then tear W&B down: under load ``finish`` alone can return before

@@ -16,6 +16,7 @@ from typing import NoReturn, Optional, Sequence
 import data
 import models
 from data.base_dataset import PREPROCESS_CHOICES, check_size_options
+from evaluation.metrics import WEIGHTS_ENV
 from models import architectures
 from models.architectures import add_architecture_flags
 from models.networks import INIT_CHOICES
@@ -33,6 +34,21 @@ class OptionParser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def default_num_threads() -> int:
+    """The reference's 4 data-loading workers, or as many as the cores this process may use when fewer: more
+    workers than cores only make PyTorch warn."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return min(4, cores)
+
+
+def _chosen(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]], dest: str) -> str:
+    """The value of ``--{dest}`` on the command line, else the parser's current default. Read on its own so
+    that a missing required flag or --help does not stop the staged parse before every flag is known."""
+    peek = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    peek.add_argument(f"--{dest}", default=parser.get_default(dest))
+    return getattr(peek.parse_known_args(argv)[0], dest)
 
 
 class BaseOptions:
@@ -69,7 +85,8 @@ class BaseOptions:
                             help="AtoB or BtoA")
         parser.add_argument("--serial_batches", action="store_true",
                             help="if true, takes images in order to make batches, otherwise takes them randomly")
-        parser.add_argument("--num_threads", default=4, type=int, help="# threads for loading data")
+        parser.add_argument("--num_threads", default=default_num_threads(), type=int,
+                            help="# threads for loading data (default: 4, or fewer when the machine has fewer cores)")
         parser.add_argument("--batch_size", type=int, default=1, help="input batch size")
         parser.add_argument("--load_size", type=int, default=286, help="scale images to this size")
         parser.add_argument("--crop_size", type=int, default=256, help="then crop to this size")
@@ -95,31 +112,36 @@ class BaseOptions:
         parser.add_argument("--use_wandb", action="store_true", help="if specified, then init wandb logging")
         parser.add_argument("--wandb_project_name", type=str, default="CycleGAN-and-pix2pix",
                             help="specify wandb project name")
+        parser.add_argument("--inception_weights", type=str, default=None,
+                            help=f"pytorch-fid Inception weights file for FID/KID (default: ${WEIGHTS_ENV}); "
+                                 "nothing is downloaded")
         return parser
 
     # ------------------------------------------------------------------ parsing
     def make_parser(self) -> argparse.ArgumentParser:
+        """The base flags, without --help: gather_options adds it once the model's and dataset's flags are in."""
         prog = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "train.py"
         # no prefix matching: an abbreviated flag (--no_drop) would set a value that explicit_flags() cannot see,
         # so test.py would overwrite it from train_opt.txt
-        parser = OptionParser(prog=prog, formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False)
+        parser = OptionParser(prog=prog, formatter_class=argparse.ArgumentDefaultsHelpFormatter, allow_abbrev=False,
+                              add_help=False)
         return self.initialize(parser)
 
     def gather_options(self, argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
-        """Parse in stages so that the model and dataset may add flags and change defaults."""
+        """Parse in stages so that the model and dataset may add flags and change defaults; --help comes last,
+        so that it lists the chosen model's and dataset's own flags too."""
         parser = self.make_parser()
-        opt, _ = parser.parse_known_args(argv)
         try:
-            model_option_setter = models.get_option_setter(opt.model)
+            model_option_setter = models.get_option_setter(_chosen(parser, argv, "model"))
         except UserError as err:
             parser.error(str(err))
         parser = model_option_setter(parser, self.isTrain)
-        opt, _ = parser.parse_known_args(argv)
         try:
-            dataset_option_setter = data.get_option_setter(opt.dataset_mode)
+            dataset_option_setter = data.get_option_setter(_chosen(parser, argv, "dataset_mode"))
         except UserError as err:
             parser.error(str(err))
         parser = dataset_option_setter(parser, self.isTrain)
+        parser.add_argument("-h", "--help", action="help", help="show this help message and exit")
         self.parser = parser
         return parser.parse_args(argv)
 

@@ -31,9 +31,6 @@ class TestOptions(BaseOptions):
         parser.add_argument("--eval_metrics", action="store_true",
                             help="measure the results at the end (scripts/evaluate.py: L1/PSNR/SSIM for aligned "
                                  "data, FID/KID) and show them on the results page")
-        parser.add_argument("--inception_weights", type=str, default=None,
-                            help="pytorch-fid Inception weights file for FID/KID with --eval_metrics "
-                                 "(default: $IMG2IMG_INCEPTION_WEIGHTS)")
         # the reference fixed load_size to 256 here; None means "same as --crop_size" (see complete()).
         # Loading in the main process by default, as the reference forces; --num_threads still works.
         parser.set_defaults(model="test", load_size=None, num_threads=0)

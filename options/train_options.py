@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import math
 
+from evaluation.metrics import HIGHER_IS_BETTER
 from models.networks import GAN_MODE_CHOICES, LR_POLICY_CHOICES
 
 from .base_options import BaseOptions
@@ -36,6 +37,19 @@ class TrainOptions(BaseOptions):
                             help="do not save intermediate training results to [opt.checkpoints_dir]/[opt.name]/web/")
         parser.add_argument("--use_tensorboard", action="store_true",
                             help="log losses, learning rate and images to [checkpoints_dir]/[name]/tensorboard/")
+        # validation during training (evaluation/validation.py)
+        parser.add_argument("--val_freq", type=int, default=0,
+                            help="every N epochs, translate fixed preview images and measure the validation set "
+                                 "(the val folder, else test: valA/valB or testA/testB for unpaired data); 0: never")
+        parser.add_argument("--val_size", type=int, default=50,
+                            help="validation images to measure (L1/PSNR/SSIM for paired data, FID/KID for unpaired "
+                                 "data with Inception weights); 0: previews only")
+        parser.add_argument("--preview_images", type=int, default=4,
+                            help="the first N validation images, shown after every validation on the training page "
+                                 "(one row per epoch), Visdom and TensorBoard")
+        parser.add_argument("--save_best", type=str, default=None, choices=sorted(HIGHER_IS_BETTER),
+                            help="keep best_net_*.pth and its training state for the best validation value of this "
+                                 "metric so far (mean over both directions for CycleGAN)")
         # network saving and loading parameters
         parser.add_argument("--save_latest_freq", type=int, default=5000, help="frequency of saving the latest results")
         parser.add_argument("--save_epoch_freq", type=int, default=5,
@@ -91,3 +105,8 @@ class TrainOptions(BaseOptions):
             self.parser.error(f"argument --max_bad_steps: must be at least 1, got {opt.max_bad_steps}")
         if opt.pool_size < 0:
             self.parser.error(f"argument --pool_size: must be 0 or more, got {opt.pool_size}")
+        for flag in ("val_freq", "val_size", "preview_images"):
+            if getattr(opt, flag) < 0:
+                self.parser.error(f"argument --{flag}: must be 0 or more, got {getattr(opt, flag)}")
+        if opt.save_best and (opt.val_freq == 0 or opt.val_size == 0):
+            self.parser.error("argument --save_best: needs validation metrics: set --val_freq N and --val_size N")

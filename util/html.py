@@ -18,12 +18,22 @@ PAGE_CSS = """
 body { font-family: sans-serif; margin: 16px; color: #222; }
 h1 { font-size: 1.4em; }
 h3 { margin: 18px 0 6px; }
+table.images { max-width: 100%; }
 table.images td p { margin: 2px 0; }
+table.images img { max-width: 100%; height: auto; image-rendering: pixelated; }
 table.info { border-collapse: collapse; margin: 6px 0 12px; font-size: 0.9em; }
 table.info th, table.info td { border: 1px solid #bbb; padding: 2px 8px; text-align: left; vertical-align: top; }
 table.info th { background: #f0f0f0; }
-div.plot { margin: 6px 0 12px; }
+div.plot { margin: 6px 0 12px; display: flex; flex-wrap: wrap; gap: 8px; }
+div.plot svg { max-width: 100%; height: auto; }
+p.note { color: #555; font-style: italic; }
 """
+
+
+def fitting_width(image_width: int, max_width: int) -> int:
+    """The width to show an image at: ``max_width`` (--display_winsize), but no more than twice its own width,
+    so that 64 px results are not blown up to 256 px. Rows wider than the window shrink to fit (PAGE_CSS)."""
+    return max(1, min(max_width, 2 * image_width))
 
 
 class HTML:
@@ -56,9 +66,9 @@ class HTML:
         with self.doc:
             h3(text)
 
-    def add_text(self, text: str) -> None:
+    def add_text(self, text: str, cls: Optional[str] = None) -> None:
         with self.doc:
-            p(text)
+            p(text, cls=cls) if cls else p(text)
 
     def add_table(self, rows: Iterable[Sequence[Any]], header: Optional[Sequence[str]] = None,
                   cls: str = "info") -> None:

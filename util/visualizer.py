@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any, List, Mapping, Optional, Sequence, Union
 
 from monitoring import Sink, SinkContext, build_sinks
-from monitoring.base_sink import LossReport
-from monitoring.history import LossHistory
+from monitoring.base_sink import LossReport, MetricReport
+from monitoring.history import LossHistory, MetricHistory
 from util.fileio import is_main_process
-from util.html import HTML
+from util.html import HTML, fitting_width
 from util.util import save_image, tensor2im, tensor2ims
 
 
@@ -36,7 +36,8 @@ def save_images(webpage: HTML, visuals: Mapping[str, Any], image_path: Union[str
                 ims.append(f"{stem}_{label}.png")
                 txts.append(label)
                 save_image(images[index], image_dir / ims[-1], aspect_ratio=aspect_ratio)
-        webpage.add_images(ims, txts, ims, width=width)
+        shown = fitting_width(round(next(iter(per_label.values()))[0].shape[1] * max(aspect_ratio, 1.0)), width)
+        webpage.add_images(ims, txts, ims, width=shown)
 
 
 class Visualizer:
@@ -49,14 +50,15 @@ class Visualizer:
     def __init__(self, opt: argparse.Namespace, interactive: Optional[bool] = None,
                  retry_seconds: Optional[float] = None) -> None:
         self.history = LossHistory()
+        self.metrics = MetricHistory()
         self.sinks: List[Sink] = []
         self._kept_this_epoch = False
         self._closed = False
         self._graph_added = False
         if is_main_process():
             self.sinks = build_sinks(SinkContext(opt, Path(opt.checkpoints_dir) / opt.name,
-                                                 opt.n_epochs + opt.n_epochs_decay, self.history, interactive,
-                                                 retry_seconds))
+                                                 opt.n_epochs + opt.n_epochs_decay, self.history, self.metrics,
+                                                 interactive, retry_seconds))
 
     # ------------------------------------------------------------------ epoch structure
     def reset(self) -> None:
@@ -99,10 +101,11 @@ class Visualizer:
     # ------------------------------------------------------------------ losses and scalars
     def plot_current_losses(self, epoch: int, counter_ratio: float, losses: Mapping[str, float],
                             total_iters: int = 0) -> None:
-        """Add a point (x = epoch + counter_ratio) to the loss curves."""
+        """Add a point to the loss curves at x = epochs done: ``epoch - 1 + counter_ratio`` (epochs count from 1,
+        so a 5-epoch run ends at 5, not 6)."""
         if not self.sinks:
             return
-        x = epoch + counter_ratio
+        x = epoch - 1 + counter_ratio
         self.history.add(x, losses)
         for sink in self.sinks:
             sink.losses(x, losses, total_iters)
@@ -128,3 +131,22 @@ class Visualizer:
         """Other numbers of the run (learning rate, time per iteration)."""
         for sink in self.sinks:
             sink.scalars(scalars, total_iters)
+
+    # ------------------------------------------------------------------ validation
+    def display_previews(self, rows: Sequence[Mapping[str, Any]], epoch: int, total_iters: int) -> None:
+        """The fixed preview images after ``epoch``: one mapping (label: image tensor) per preview image."""
+        if not self.sinks or not rows:
+            return
+        images = [OrderedDict((label, tensor2im(value)) for label, value in row.items()) for row in rows]
+        for sink in self.sinks:
+            sink.previews(images, epoch, total_iters)
+
+    def log_metrics(self, epoch: int, values: Mapping[str, float], images: int, seconds: float,
+                    total_iters: int) -> None:
+        """Validation metrics measured after ``epoch`` on ``images`` images in ``seconds``."""
+        if not self.sinks:
+            return
+        self.metrics.add(epoch, total_iters, images, seconds, values)
+        report = MetricReport(epoch, total_iters, images, seconds, dict(values))
+        for sink in self.sinks:
+            sink.metrics(report)
