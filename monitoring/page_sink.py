@@ -167,6 +167,8 @@ class PageSink(Sink):
             items["learning rate"] = f"{s['lr']:.6g}"
         if s.get("losses"):
             items["latest losses"] = "  ".join(f"{k}: {v:.3f}" for k, v in s["losses"].items())
+        if "validation" in s:
+            items["validation"] = s["validation"]
         items["updated"] = time.strftime("%Y-%m-%d %H:%M:%S")
         return items
 

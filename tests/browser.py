@@ -133,11 +133,17 @@ class HeadlessChromium:
 
 PAGE_REPORT_JS = """({
     images: [...document.images].map(i => ({src: i.getAttribute('src'), w: i.naturalWidth, h: i.naturalHeight,
-                                           ok: i.complete && i.naturalWidth > 0})),
+                                           ok: i.complete && i.naturalWidth > 0,
+                                           shown: i.getBoundingClientRect().width})),
     headers: [...document.querySelectorAll('h3')].map(h => h.textContent),
-    lines: [...document.querySelectorAll('svg.loss-plot polyline.loss-line')].map(
+    lines: [...document.querySelectorAll('div.plot > svg.loss-plot polyline.loss-line')].map(
         p => ({loss: p.dataset.loss, points: p.points.numberOfItems})),
-    plotWidth: [...document.querySelectorAll('svg.loss-plot')].map(s => s.getBoundingClientRect().width)[0] || 0,
+    plotWidth: [...document.querySelectorAll('div.plot > svg.loss-plot')].map(
+        s => s.getBoundingClientRect().width)[0] || 0,
+    metrics: [...document.querySelectorAll('div.metric-plot')].map(
+        d => ({metric: d.dataset.metric, points: d.querySelector('polyline.loss-line').points.numberOfItems})),
+    notes: [...document.querySelectorAll('p.note')].map(p => p.textContent),
+    pageWidth: document.documentElement.scrollWidth,
     refresh: !!document.querySelector('meta[http-equiv=refresh]'),
     summary: [...document.querySelectorAll('div.summary')].map(d => d.innerText)[0] || '',
     links: [...document.querySelectorAll('a')].map(a => a.getAttribute('href')),
@@ -152,10 +158,10 @@ def page_report(browser: HeadlessChromium) -> Dict[str, Any]:
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 
 
-def capture_page(page: Path, screenshot: str) -> Dict[str, Any]:
-    """Open a local page in headless Chromium, keep a screenshot in test-artifacts/, return its page_report
-    (plus ``image_tables``, the number of image rows)."""
-    with HeadlessChromium() as browser:
+def capture_page(page: Path, screenshot: str, width: int = 1280) -> Dict[str, Any]:
+    """Open a local page in headless Chromium (a window ``width`` px wide), keep a screenshot in test-artifacts/,
+    return its page_report (plus ``image_tables``, the number of image rows)."""
+    with HeadlessChromium(width=width) as browser:
         browser.open(page.as_uri())
         report = page_report(browser)
         report["image_tables"] = browser.evaluate("document.querySelectorAll('table.images').length")

@@ -119,7 +119,7 @@ def test_visdom_windows_hold_exactly_the_logged_points(watched_run):
     assert plot["type"] == "plot" and plot["title"] == f"{NAME} loss over time"
     traces = plot["content"]["data"]
     assert [t["name"] for t in traces] == LOSS_NAMES == list(entries[0][2])  # one trace per logged loss
-    expected_x = [epoch + epoch_iter / N_IMAGES for epoch, epoch_iter, _ in entries]
+    expected_x = [epoch - 1 + epoch_iter / N_IMAGES for epoch, epoch_iter, _ in entries]  # epochs done
     for trace in traces:
         assert len(trace["x"]) == len(entries)                  # as many points as loss lines, no more
         assert trace["x"] == pytest.approx(expected_x)

@@ -5,6 +5,7 @@ Only the Visualizer and its sinks are used (train.py's options, synthetic tensor
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -92,7 +93,7 @@ def fake_training(vis: Visualizer, epochs: List[int], iters_per_epoch: int = 4, 
             vis.print_current_losses(epoch, epoch_iter, losses(total), 0.0123, 0.0045)
             vis.plot_current_losses(epoch, epoch_iter / samples, losses(total), total)
             vis.log_scalars({"lr": 0.0002 / epoch, "time_per_iter": 0.0123}, total)
-            xs.append(epoch + epoch_iter / samples)
+            xs.append(epoch - 1 + epoch_iter / samples)  # epochs done
             vis.advance(batch)
         vis.end_epoch(epoch, 1.2)
     return xs
@@ -175,6 +176,15 @@ def test_the_flags_choose_the_sinks(tmp_path, flags, expected):
     vis = Visualizer(make_opt(tmp_path, **flags), interactive=False)
     vis.close()
     assert [type(sink).__module__.split(".")[1][:-len("_sink")] for sink in vis.sinks] == expected
+
+
+def fake_validation(vis: Visualizer, epoch: int, step: int, psnr: float = 21.5, previews: int = 2,
+                    size: int = 24) -> None:
+    """What evaluation/validation.py hands the Visualizer after a validation: previews, then the metrics."""
+    rows = [OrderedDict((label, image[i:i + 1]) for label, image in visuals(100 + epoch, previews, size).items()
+                        if label != "rec_A") for i in range(previews)]
+    vis.display_previews(rows, epoch, step)
+    vis.log_metrics(epoch, OrderedDict(l1=0.125, psnr=psnr, ssim=0.5), 8, 0.25, step)
 
 
 # ---------------------------------------------------------------------------------------------------- loss_log.txt
@@ -360,6 +370,69 @@ def test_training_page_in_chromium(tmp_path):
         assert shot.size[0] >= 800 and shot.size[1] >= 600
 
 
+@needs_chromium
+def test_previews_and_metric_charts_on_a_page_that_fits_1400px(tmp_path):
+    opt = make_opt(tmp_path, val_freq=1, display_winsize=256, n_epochs=2, n_epochs_decay=0)
+    vis = Visualizer(opt, interactive=False)
+    six = OrderedDict((f"{label}{k}", image[:, :, ].repeat_interleave(8, 2).repeat_interleave(8, 3))
+                      for k in range(2) for label, image in visuals(k, 1, 32).items())  # six 256 px visuals
+    vis.display_current_results(six, 1, True, 4)
+    for epoch in (1, 2):
+        fake_validation(vis, epoch, 4 * epoch, psnr=20.0 + epoch, size=256)
+    vis.close()
+    index = tmp_path / "checkpoints" / "exp" / "web" / "index.html"
+    report = capture_page(index, "validation_page.png", width=1400)
+    assert report["pageWidth"] <= 1400                          # six 256 px cells would need 1560 px and more
+    assert report["images"] and all(im["ok"] for im in report["images"]), report["images"]
+    previews = [im["src"] for im in report["images"] if "preview" in im["src"]]
+    # one row per validation, newest first; the inputs are the same files in every row
+    assert previews == [f"images/{name}" for epoch in (2, 1) for i in (0, 1) for name in
+                        (f"preview_{i}_real_A.png", f"preview_epoch{epoch:03d}_{i}_fake_B.png")]
+    assert all(0 < im["shown"] <= 256 for im in report["images"])
+    assert report["metrics"] == [{"metric": name, "points": 2} for name in ("l1", "psnr", "ssim")]
+    assert "validation\tepoch 2, 8 images: l1 0.125, psnr 22, ssim 0.5" in report["summary"]
+    assert [line["loss"] for line in report["lines"]] == []     # no loss point was logged: the note says so
+    assert any("--print_freq 4" in note for note in report["notes"])
+
+
+def test_small_images_are_shown_at_twice_their_size_and_an_empty_page_says_why(tmp_path):
+    vis = Visualizer(make_opt(tmp_path, display_winsize=256), interactive=False)
+    vis.close()
+    html = (tmp_path / "checkpoints" / "exp" / "web" / "index.html").read_text()
+    for note in ("No loss point yet", "--print_freq 4", "No training images yet", "--update_html_freq",
+                 "--display_freq", "--val_freq N turns them on"):
+        assert note in html
+    vis = Visualizer(make_opt(tmp_path, display_winsize=256, val_freq=3), interactive=False)
+    vis.display_current_results(visuals(0, 1, 24), 1, True, 2)
+    vis.close()
+    html = (tmp_path / "checkpoints" / "exp" / "web" / "index.html").read_text()
+    assert html.count('style="width:48px"') == len(LABELS) and "No training images yet" not in html
+    assert "the first validation runs after epoch 3 (--val_freq)" in html
+
+
+def test_validation_goes_to_the_loss_log_and_metrics_files_and_survives_continue_train(tmp_path, caplog):
+    caplog.set_level(logging.INFO)
+    vis = Visualizer(make_opt(tmp_path, val_freq=1), interactive=False)
+    fake_validation(vis, 1, 8, psnr=20.0)
+    fake_validation(vis, 2, 16, psnr=math.inf)                 # identical images
+    vis.close()
+    run = tmp_path / "checkpoints" / "exp"
+    assert (run / "loss_log.txt").read_text().splitlines()[1:] == [
+        "(epoch: 1, validation: 8 images, 0.250 s) l1: 0.1250 psnr: 20.0000 ssim: 0.5000 ",
+        "(epoch: 2, validation: 8 images, 0.250 s) l1: 0.1250 psnr: inf ssim: 0.5000 "]
+    assert "(epoch: 2, validation: 8 images, 0.250 s)" in caplog.text  # the terminal too
+    records = json.loads((run / "metrics.json").read_text())["records"]
+    assert [(r["epoch"], r["step"], r["values"]["psnr"]) for r in records] == [(1, 8, 20.0), (2, 16, None)]
+    assert (run / "metrics.csv").read_text().splitlines() == [
+        "epoch,step,images,seconds,l1,psnr,ssim", "1,8,8,0.250,0.125,20,0.5", "2,16,8,0.250,0.125,inf,0.5"]
+    resumed = Visualizer(make_opt(tmp_path, val_freq=1, continue_train=True), interactive=False)
+    assert [r["epoch"] for r in resumed.metrics.records] == [1, 2]
+    fake_validation(resumed, 2, 16, psnr=25.0)                 # resumed before epoch 2's validation: replaced
+    resumed.close()
+    records = json.loads((run / "metrics.json").read_text())["records"]
+    assert [r["values"]["psnr"] for r in records] == [20.0, 25.0]
+
+
 def test_history_survives_continue_train(tmp_path):
     vis = Visualizer(make_opt(tmp_path), interactive=False)
     first = fake_training(vis, [1, 2], iters_per_epoch=2)
@@ -393,6 +466,7 @@ def test_tensorboard_gets_scalars_and_images(tmp_path):
 
     vis = Visualizer(make_opt(tmp_path, use_tensorboard=True), interactive=False)
     fake_training(vis, [1], iters_per_epoch=3)
+    fake_validation(vis, 1, 6, previews=3)
     vis.close()
     acc = EventAccumulator(str(tmp_path / "checkpoints" / "exp" / "tensorboard"))
     acc.Reload()
@@ -403,6 +477,9 @@ def test_tensorboard_gets_scalars_and_images(tmp_path):
     assert "visuals" in tags["images"]
     image = acc.Images("visuals")[-1]
     assert image.width > image.height > 0                      # the visuals side by side
+    assert [(e.step, e.value) for e in acc.Scalars("val/psnr")] == [(6, pytest.approx(21.5))]
+    previews = acc.Images("previews")[-1]
+    assert previews.step == 6 and previews.height > previews.width > 0  # one preview image (of two) per row
 
 
 @pytest.mark.slow
@@ -413,12 +490,13 @@ def test_wandb_offline_run(tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_DISABLE_GIT", "true")
     vis = Visualizer(make_opt(tmp_path, use_wandb=True, wandb_project_name="unit"), interactive=False)
     fake_training(vis, [1], iters_per_epoch=2)
+    fake_validation(vis, 1, 4)
     vis.close()
     wandb.teardown()  # waits for wandb's writer process to flush the run file, as a process exit does
     runs = list((tmp_path / "checkpoints" / "exp" / "wandb").glob("offline-run-*"))
     assert len(runs) == 1
     record = next(runs[0].glob("run-*.wandb")).read_bytes()
-    for key in (b"loss/G_A", b"time_per_iter", b"results/fake_B"):
+    for key in (b"loss/G_A", b"time_per_iter", b"results/fake_B", b"val/psnr", b"previews/fake_B"):
         assert key in record
 
 
