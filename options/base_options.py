@@ -46,7 +46,7 @@ def default_num_threads() -> int:
 def _chosen(parser: argparse.ArgumentParser, argv: Optional[Sequence[str]], dest: str) -> str:
     """The value of ``--{dest}`` on the command line, else the parser's current default. Read on its own so
     that a missing required flag or --help does not stop the staged parse before every flag is known."""
-    peek = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    peek = OptionParser(prog=parser.prog, add_help=False, allow_abbrev=False)
     peek.add_argument(f"--{dest}", default=parser.get_default(dest))
     return getattr(peek.parse_known_args(argv)[0], dest)
 

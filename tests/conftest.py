@@ -131,3 +131,31 @@ def visdom_server(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """pytorch-fid's FID Inception with random weights, saved as its weights file is (a plain state dict).
+
+    Kaiming-normal convolutions keep the activations of the 94 layers at a useful scale, so sets differ in FID.
+    """
+    from unittest import mock
+
+    import pytorch_fid.inception as fid_inception
+    import torch
+
+    torch.manual_seed(0)
+    with mock.patch.object(fid_inception, "load_state_dict_from_url", lambda *_, **__: {}), \
+            mock.patch.object(torch.nn.Module, "load_state_dict", lambda *_, **__: None):
+        network = fid_inception.fid_inception_v3()
+    for module in network.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(module.weight)
+    path = tmp_path_factory.mktemp("inception") / "random_inception.pth"
+    torch.save(network.state_dict(), path)
+    return path
+
+
+def no_weights_env(tmp_path: Path) -> Dict[str, str]:
+    """No flag, no variable, and an empty torch hub cache: no weights anywhere."""
+    return {"IMG2IMG_INCEPTION_WEIGHTS": "", "TORCH_HOME": str(tmp_path / "empty_torch_home")}

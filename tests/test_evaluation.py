@@ -5,8 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Dict, List
-from unittest import mock
+from typing import List
 
 import numpy as np
 import pytest
@@ -16,30 +15,10 @@ from skimage.metrics import structural_similarity
 
 from evaluation import metrics
 from evaluation.folders import evaluate_folders, evaluate_results
-from tests.conftest import make_aligned, run_script, write_image
+from tests.conftest import make_aligned, no_weights_env, run_script, write_image
 from util.errors import UserError
 
 TORCH_HOME_FILE = Path("hub") / "checkpoints" / "pt_inception-2015-12-05-6726825d.pth"
-
-
-@pytest.fixture(scope="module")
-def weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """pytorch-fid's FID Inception with random weights, saved as its weights file is (a plain state dict).
-
-    Kaiming-normal convolutions keep the activations of the 94 layers at a useful scale, so sets differ in FID.
-    """
-    import pytorch_fid.inception as fid_inception
-
-    torch.manual_seed(0)
-    with mock.patch.object(fid_inception, "load_state_dict_from_url", lambda *_, **__: {}), \
-            mock.patch.object(torch.nn.Module, "load_state_dict", lambda *_, **__: None):
-        network = fid_inception.fid_inception_v3()
-    for module in network.modules():
-        if isinstance(module, torch.nn.Conv2d):
-            torch.nn.init.kaiming_normal_(module.weight)
-    path = tmp_path_factory.mktemp("inception") / "random_inception.pth"
-    torch.save(network.state_dict(), path)
-    return path
 
 
 def image_folder(root: Path, seeds: List[int], size=(40, 40)) -> Path:
@@ -178,11 +157,6 @@ def test_weights_that_are_not_pytorch_fid_inception_give_one_line(tmp_path: Path
 
 
 # ---------------------------------------------------------------------------------------------- scripts
-
-
-def no_weights_env(tmp_path: Path) -> Dict[str, str]:
-    """No flag, no variable, and an empty torch hub cache: no weights anywhere."""
-    return {"IMG2IMG_INCEPTION_WEIGHTS": "", "TORCH_HOME": str(tmp_path / "empty_torch_home")}
 
 
 def test_missing_weights_one_line_and_paired_metrics_still_run(tmp_path: Path) -> None:

@@ -16,8 +16,7 @@ from options import base_options
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from tests.browser import CHROMIUM, capture_page
-from tests.conftest import TINY, make_aligned, make_unaligned, run_script
-from tests.test_evaluation import no_weights_env, weights  # noqa: F401 (a fixture)
+from tests.conftest import TINY, make_aligned, make_unaligned, no_weights_env, run_script
 
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)")
 
@@ -142,7 +141,7 @@ def test_cycle_gan_without_inception_weights_previews_only_with_one_note(tmp_pat
     assert proc.stderr.strip().startswith("error: argument --save_best: fid is not measured for this run")
 
 
-def test_cycle_gan_fid_and_kid_both_directions_with_weights(tmp_path, weights):  # noqa: F811 (the fixture)
+def test_cycle_gan_fid_and_kid_both_directions_with_weights(tmp_path, weights):
     root = make_unaligned(tmp_path / "unaligned", n=3)
     train(root, tmp_path / "ck", "cyc", "--n_epochs", "2", "--n_epochs_decay", "0", "--val_freq", "2",
           "--preview_images", "0", "--inception_weights", str(weights), "--save_best", "kid")
