@@ -196,7 +196,6 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
             if loss_count:
                 model.metric = loss_sums / loss_count
             model.update_learning_rate()  # after this epoch's optimizer steps
-            visualizer.log_scalars({"lr": model.get_learning_rate()}, total_iters)  # the rate the next epoch uses
             counters = {"epoch": epoch, "epoch_iter": epoch_iter, "total_iters": total_iters,
                         "epoch_done": True, "epoch_rng": None}
             model.save_networks("latest", counters)
@@ -205,7 +204,7 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
                 model.save_networks(epoch, counters)
             if validation is not None and epoch % opt.val_freq == 0:
                 validation.run(epoch, total_iters, counters, visualizer)
-            visualizer.end_epoch(epoch, time.time() - epoch_start_time)
+            visualizer.end_epoch(epoch, time.time() - epoch_start_time, model.get_learning_rate())
             if stop.signum is not None:
                 break
     finally:

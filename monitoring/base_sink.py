@@ -99,8 +99,9 @@ class Sink:
     def advance(self, samples: int) -> None:
         """``samples`` more samples of the epoch are done."""
 
-    def end_epoch(self, epoch: int, seconds: float) -> None:
-        """The epoch is done after ``seconds``."""
+    def end_epoch(self, epoch: int, seconds: float, lr: Optional[float]) -> None:
+        """The epoch is done after ``seconds``; ``lr`` is the learning rate after the scheduler's step (None when
+        not given). The per-iteration ``scalars`` keep the rate each step used."""
 
     def images(self, images: Mapping[str, np.ndarray], epoch: int, step: int, keep: bool) -> None:
         """The current visuals, H x W x 3 uint8 by label; ``keep``: this set belongs on the training page."""

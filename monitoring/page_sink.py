@@ -16,7 +16,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -60,7 +60,9 @@ class PageSink(Sink):
     def start_epoch(self, epoch: int, samples: int) -> None:
         self.status["epoch"] = epoch
 
-    def end_epoch(self, epoch: int, seconds: float) -> None:
+    def end_epoch(self, epoch: int, seconds: float, lr: Optional[float]) -> None:
+        if lr is not None:  # the rate after the epoch's step, as the log's "learning rate a -> b" line ends
+            self.status["lr"] = lr
         self._write_page(final=False)
 
     def images(self, images: Mapping[str, np.ndarray], epoch: int, step: int, keep: bool) -> None:

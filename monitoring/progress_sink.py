@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from typing import Optional
 
 from monitoring.base_sink import LossReport, MetricReport, Sink, SinkContext
 from monitoring.progress import EpochProgress
@@ -28,7 +29,7 @@ class ProgressSink(Sink):
     def advance(self, samples: int) -> None:
         self.progress.advance(samples)
 
-    def end_epoch(self, epoch: int, seconds: float) -> None:
+    def end_epoch(self, epoch: int, seconds: float, lr: Optional[float]) -> None:
         self.progress.close()
         logger.info("End of epoch %d / %d \t Time Taken: %d sec", epoch, self.context.total_epochs, int(seconds))
 

@@ -73,9 +73,10 @@ class Visualizer:
         for sink in self.sinks:
             sink.advance(n_samples)
 
-    def end_epoch(self, epoch: int, seconds: float) -> None:
+    def end_epoch(self, epoch: int, seconds: float, lr: Optional[float] = None) -> None:
+        """The epoch is done; ``lr``: the learning rate after the scheduler's step (the next epoch's)."""
         for sink in self.sinks:
-            sink.end_epoch(epoch, seconds)
+            sink.end_epoch(epoch, seconds, lr)
 
     def close(self) -> None:
         """The last page (without auto-refresh), TensorBoard / W&B flushed. Safe to call twice."""
