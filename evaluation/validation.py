@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 
-from data import create_dataset, find_dataset_using_name
+from data import batch_length, create_dataset, find_dataset_using_name
 from evaluation.folders import RESULT_PAIRS
 from evaluation.metrics import (HIGHER_IS_BETTER, PAIRED_DATASET_MODES, PAIRED_METRICS, SET_METRICS, SSIM_WINDOW,
                                 Evaluator, from_model_range, inception_weights_file, missing_weights_message)
@@ -63,7 +63,7 @@ class Validation:
             (fake, real, "" if len(found) == 1 else "_" + fake.split("_")[1]) for fake, real in found]
         self.metrics = self._choose_metrics()
         self.batches = self._load()
-        self.count = sum(len(batch["A"]) for batch in self.batches)
+        self.count = sum(batch_length(batch) for batch in self.batches)
         self.measured = min(self.count, opt.val_size) if self.metrics else 0
         self._check_sizes()
         self.evaluators = [Evaluator(self.metrics, opt.device, opt.inception_weights) for _ in self.comparisons] \
@@ -115,7 +115,7 @@ class Validation:
         """Stop before training when the metrics cannot run on these images."""
         if not self.measured:
             return
-        height, width = self.batches[0]["A"].shape[2:]
+        height, width = next(v for v in self.batches[0].values() if torch.is_tensor(v) and v.dim() == 4).shape[2:]
         if self.paired and min(height, width) < SSIM_WINDOW:
             raise UserError(f"--val_size: SSIM needs images of at least {SSIM_WINDOW} x {SSIM_WINDOW} pixels, "
                             f"--crop_size gives {width} x {height} (or pass --val_size 0)")
@@ -142,7 +142,7 @@ class Validation:
                 self.model.set_input(batch)
                 self.model.test()
                 visuals = self.model.get_current_visuals()
-                size = len(batch["A"])
+                size = batch_length(batch)
                 for i in range(min(size, self.opt.preview_images - len(previews))):
                     previews.append({label: image[i:i + 1].detach().cpu() for label, image in visuals.items()
                                      if label.startswith(("real", "fake"))})
