@@ -86,7 +86,7 @@ class BaseOptions:
         parser.add_argument("--serial_batches", action="store_true",
                             help="if true, takes images in order to make batches, otherwise takes them randomly")
         parser.add_argument("--num_threads", default=default_num_threads(), type=int,
-                            help="# threads for loading data (default: 4, or fewer when the machine has fewer cores)")
+                            help="# threads for loading data: 4, or the cores this process may use when fewer")
         parser.add_argument("--batch_size", type=int, default=1, help="input batch size")
         parser.add_argument("--load_size", type=int, default=286, help="scale images to this size")
         parser.add_argument("--crop_size", type=int, default=256, help="then crop to this size")
