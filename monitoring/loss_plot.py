@@ -13,15 +13,16 @@ from typing import Callable, List, Sequence, Tuple
 COLORS = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000", "#F0E442")
 
 
-def nice_ticks(low: float, high: float, count: int = 5) -> List[float]:
-    """About ``count`` round tick values (1, 2, 2.5 or 5 times a power of ten) covering [low, high]."""
+def nice_ticks(low: float, high: float, count: int = 5, min_step: float = 0.0) -> List[float]:
+    """About ``count`` round tick values (1, 2, 2.5 or 5 times a power of ten, at least ``min_step`` apart)
+    covering [low, high]."""
     if not (math.isfinite(low) and math.isfinite(high)):
         return []
     if high <= low:
         high = low + 1.0
     raw_step = (high - low) / max(count, 1)
     magnitude = 10 ** math.floor(math.log10(raw_step))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw_step)
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= max(raw_step, min_step))
     first = math.ceil(low / step - 1e-9) * step
     ticks = []
     value = first
@@ -37,9 +38,9 @@ def _label(value: float) -> str:
 
 def loss_curves_svg(xs: Sequence[float], ys: Sequence[Sequence[float]], names: Sequence[str], title: str = "",
                     width: int = 720, height: int = 320, x_label: str = "epochs done", y_label: str = "loss",
-                    legend: bool = True) -> str:
+                    legend: bool = True, x_min_step: float = 0.0) -> str:
     """SVG markup plotting ``ys[i][k]`` (loss ``names[k]``) against ``xs[i]`` (epochs done); also used for the
-    validation metrics (``y_label``, one metric per chart, no legend)."""
+    validation metrics (``y_label``, one metric per chart, no legend, whole epochs: ``x_min_step`` 1)."""
     left, right, top, bottom = 60, 150 if legend else 16, 30 if title else 12, 40
     plot_w, plot_h = width - left - right, height - top - bottom
     finite = [v for row in ys for v in row if v is not None and math.isfinite(v)]
@@ -69,7 +70,7 @@ def loss_curves_svg(xs: Sequence[float], ys: Sequence[Sequence[float]], names: S
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" stroke="#e4e4e4"/>')
         out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" '
                    f'font-family="sans-serif">{_label(tick)}</text>')
-    for tick in nice_ticks(x_low, x_high, 6):
+    for tick in nice_ticks(x_low, x_high, 6, x_min_step):
         x = px(tick)
         out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{top + plot_h}" stroke="#f0f0f0"/>')
         out.append(f'<text x="{x:.1f}" y="{top + plot_h + 16}" text-anchor="middle" font-size="11" '

@@ -197,7 +197,8 @@ class PageSink(Sink):
                 for metric in metrics.names():
                     epochs, values = metrics.series(metric)
                     charts.append(loss_curves_svg(epochs, [[v] for v in values], [metric], title=metric, width=340,
-                                                  height=220, x_label="epoch", y_label=metric, legend=False))
+                                                  height=220, x_label="epoch", y_label=metric, legend=False,
+                                                  x_min_step=1.0))
                 page.add_svg("".join(f'<div class="metric-plot" data-metric="{metric}">{chart}</div>'
                                      for metric, chart in zip(metrics.names(), charts)), cls="plot metric-plots")
             if not previews and not metrics.records:
