@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 import math
 from typing import TYPE_CHECKING, Mapping, Optional, Sequence
@@ -33,11 +33,11 @@ class SinkContext:
     # every loss point so far: the Visualizer adds each before the sinks hear of it; the page sink restores the
     # saved one on --continue_train
     history: LossHistory
-    # every validation so far, added by the Visualizer like the loss points; the metrics sink restores the saved
-    # one on --continue_train
-    metrics: MetricHistory
     interactive: Optional[bool]    # whether the terminal shows a progress bar; None: whether stdout is a terminal
     retry_seconds: Optional[float]  # how often a sink that lost its server tries again; None: the sink's default
+    # every validation so far, added by the Visualizer like the loss points; the metrics sink restores the saved
+    # one on --continue_train
+    metrics: MetricHistory = field(default_factory=MetricHistory)
 
 
 @dataclass(frozen=True)

@@ -57,8 +57,8 @@ class Visualizer:
         self._graph_added = False
         if is_main_process():
             self.sinks = build_sinks(SinkContext(opt, Path(opt.checkpoints_dir) / opt.name,
-                                                 opt.n_epochs + opt.n_epochs_decay, self.history, self.metrics,
-                                                 interactive, retry_seconds))
+                                                 opt.n_epochs + opt.n_epochs_decay, self.history, interactive,
+                                                 retry_seconds, self.metrics))
 
     # ------------------------------------------------------------------ epoch structure
     def reset(self) -> None:
