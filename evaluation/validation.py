@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import torch
 
@@ -27,7 +27,9 @@ from evaluation.metrics import (HIGHER_IS_BETTER, PAIRED_DATASET_MODES, PAIRED_M
 from models.base_model import BaseModel
 from util.errors import UserError
 from util.seeding import get_rng_state, set_rng_state
-from util.visualizer import Visualizer
+
+if TYPE_CHECKING:  # only train.py's Visualizer is handed in: evaluation/ sits below monitoring/
+    from util.visualizer import Visualizer
 
 logger = logging.getLogger(__name__)
 
@@ -127,7 +129,8 @@ class Validation:
         return names + [f"kid_std{suffix}" for _, _, suffix in self.comparisons if "kid" in self.metrics]
 
     # ------------------------------------------------------------------ one validation
-    def run(self, epoch: int, total_iters: int, counters: Dict[str, Any], visualizer: Visualizer) -> Dict[str, float]:
+    def run(self, epoch: int, total_iters: int, counters: Dict[str, Any],
+            visualizer: "Visualizer") -> Dict[str, float]:
         """Translate the validation images, show the previews, log the metrics, save the best set; the values."""
         start = time.time()
         rng = get_rng_state()
@@ -188,7 +191,7 @@ class Validation:
         scores = [values.get(self.opt.save_best + suffix, math.nan) for _, _, suffix in self.comparisons]
         return sum(scores) / len(scores)
 
-    def _is_best(self, values: Dict[str, float], epoch: int, visualizer: Visualizer) -> bool:
+    def _is_best(self, values: Dict[str, float], epoch: int, visualizer: "Visualizer") -> bool:
         """Whether --save_best's metric beats every earlier validation of this run (resumed runs included)."""
         if not self.opt.save_best:
             return False
