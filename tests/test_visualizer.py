@@ -315,6 +315,21 @@ def test_visdom_windows_hold_the_losses_and_images(tmp_path, visdom_server, capl
     assert "width: 24px; height: 24px" in windows["3"]["content"]  # the image size, not (N, C)
 
 
+def test_visdom_shows_the_previews_and_the_metric_history(tmp_path, visdom_server, caplog):
+    env = "validation_test"
+    vis = Visualizer(visdom_opt(tmp_path, visdom_server, env, val_freq=1), interactive=False)
+    fake_validation(vis, 1, 4, psnr=21.5)
+    fake_validation(vis, 2, 8, psnr=22.0)
+    vis.close()
+    assert visdom_warnings(caplog) == []
+    windows = visdom_server.windows(env)
+    previews = windows["1_previews"]
+    assert previews["type"] == "image" and previews["title"] == "exp previews, epoch 2 (real_A, fake_B)"
+    traces = windows["1_metrics"]["content"]["data"]
+    assert [t["name"] for t in traces] == ["l1", "psnr", "ssim"]
+    assert all(t["x"] == [1, 2] for t in traces) and traces[1]["y"] == pytest.approx([21.5, 22.0])
+
+
 def test_visdom_one_window_per_image_without_ncols(tmp_path, visdom_server):
     env = "separate_test"
     vis = Visualizer(visdom_opt(tmp_path, visdom_server, env, display_ncols=0, display_id=5), interactive=False)
