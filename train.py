@@ -6,20 +6,35 @@
 Checkpoints, options, the loss log and the training page go to ``--checkpoints_dir/--name``. Every save also
 writes the full training state, and Ctrl-C or SIGTERM saves before stopping, so ``--continue_train`` resumes
 exactly where the run stopped.
+
+Several processes (GPUs or machines) train one model with DistributedDataParallel when started by torchrun:
+
+    torchrun --nproc_per_node 2 train.py --dataroot ./datasets/facades --name facades_pix2pix --model pix2pix
+
+``--batch_size`` is per process; the iteration counters and loss_log.txt count samples of the global batch.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import signal
+import sys
 import time
 from typing import Any, Dict, Optional
 
+<<<<<<< HEAD
 from data import batch_length, create_dataset
+=======
+import torch
+
+from data import create_dataset
+>>>>>>> 994a0f2 (Speed and scale: DDP under torchrun (util/distributed.py: process group, shard sampler, rank-0 writes, losses averaged over ranks, CPU-capable synchronised batch norm, frozen nets called without DDP), --amp bf16|fp16 with autocast and a saved GradScaler (losses in float32), --channels_last, --compile, persistent workers; test.py splits images between ranks and writes one page; export.py --amp)
 from models import create_model
 from models.base_model import BaseModel
 from options.train_options import TrainOptions
+from util import distributed
 from util.cli import run_cli, setup_logging
+from util.errors import UserError
 from util.seeding import get_rng_state, seed_everything, set_rng_state
 from util.visualizer import Visualizer
 
@@ -63,7 +78,8 @@ def resume(model: BaseModel, opt: argparse.Namespace, explicit_epoch_count: bool
     if saved["epoch_done"]:
         counters.update(epoch=saved["epoch"] + 1)
     else:
-        counters.update(epoch=saved["epoch"], epoch_iter=saved["epoch_iter"], epoch_rng=saved["epoch_rng"])
+        counters.update(epoch=saved["epoch"], epoch_iter=saved["epoch_iter"], epoch_rng=saved["epoch_rng"],
+                        resharded=saved.get("resharded", False))
     if explicit_epoch_count:
         counters.update(epoch=opt.epoch_count, epoch_iter=0, epoch_rng=None)
     logger.info("continuing at epoch %d, %d samples into it (total iterations %d)",
@@ -75,33 +91,71 @@ def main() -> None:
     options = TrainOptions()
     opt = options.parse()
     setup_logging(opt.verbose)
+    if distributed.launch_for_gpu_ids(opt.gpu_ids, sys.argv[1:]):
+        return
+    distributed.setup(opt.device)
+    try:
+        train(opt, "epoch_count" in options.explicit_flags())
+    except torch.distributed.DistError as err:
+        # a peer process died (killed, out of memory): this rank cannot go on, and must not save a checkpoint
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise UserError(f"rank {distributed.rank()} lost contact with the other training processes ({reason}); "
+                        f"the last complete checkpoint is kept: restart with --continue_train") from err
+    finally:
+        distributed.cleanup()
+
+
+def train(opt: argparse.Namespace, explicit_epoch_count: bool) -> None:
+    """The training loop; in a DDP run every rank runs it on its own shard of each epoch."""
+    if distributed.rank() != 0:
+        logging.getLogger().setLevel(logging.WARNING)  # only rank 0 reports progress
     if opt.seed is not None:
-        seed_everything(opt.seed)
-    dataset = create_dataset(opt)
-    dataset_size = len(dataset)
+        seed_everything(opt.seed + distributed.rank())  # rank 0 draws the initial weights DDP broadcasts
+    world = distributed.world_size()
+    sampler = None
+    if distributed.is_distributed():
+        seed = distributed.shared_seed(opt.seed)
+        sampler = lambda ds: distributed.ShardSampler(  # noqa: E731
+            min(len(ds), opt.max_dataset_size), world, distributed.rank(), not opt.serial_batches, seed)
+    dataset = create_dataset(opt, sampler)
+    dataset_size = len(dataset) * world  # global samples per epoch (a DDP epoch is padded to a whole round)
     logger.info("The number of training images = %d", dataset_size)
+    distributed.check_batch_size(opt)
 
     model = create_model(opt)
     model.setup(opt)
-    start = resume(model, opt, "epoch_count" in options.explicit_flags())
+    start = resume(model, opt, explicit_epoch_count)
     visualizer = Visualizer(opt)
     total_iters = start["total_iters"]
     last_epoch = opt.n_epochs + opt.n_epochs_decay
     stop = StopRequest()
+    stopping = False
     try:
         for epoch in range(start["epoch"], last_epoch + 1):
             epoch_start_time = time.time()
             visualizer.reset()
             dataset.set_epoch(epoch)
             epoch_iter, skip = 0, 0
-            if start["epoch_rng"] is not None and epoch == start["epoch"]:
-                # mid-epoch resume: replay the epoch's data order, skip what was done, then restore the RNG
-                set_rng_state(start["epoch_rng"])
-                skip = start["epoch_iter"]
+            if epoch == start["epoch"] and start["epoch_iter"]:
+                if start["epoch_rng"] is not None:
+                    # mid-epoch resume: replay the epoch's data order, skip what was done, then restore the RNG
+                    set_rng_state(start["epoch_rng"])
+                    skip = start["epoch_iter"]
+                elif start.get("resharded") and hasattr(dataset.sampler, "set_start"):
+                    # saved by another number of processes: deal out the rest of the epoch among these
+                    dataset.sampler.set_start(start["epoch_iter"])
+                    epoch_iter = start["epoch_iter"]
+                else:
+                    skip = start["epoch_iter"]
             epoch_rng = get_rng_state()
             iterator = iter(dataset)
+<<<<<<< HEAD
             for _ in range(-(-skip // opt.batch_size)):
                 epoch_iter += batch_length(next(iterator))
+=======
+            for _ in range(-(-skip // (opt.batch_size * world))):
+                epoch_iter += len(next(iterator)["A"]) * world
+>>>>>>> 994a0f2 (Speed and scale: DDP under torchrun (util/distributed.py: process group, shard sampler, rank-0 writes, losses averaged over ranks, CPU-capable synchronised batch norm, frozen nets called without DDP), --amp bf16|fp16 with autocast and a saved GradScaler (losses in float32), --channels_last, --compile, persistent workers; test.py splits images between ranks and writes one page; export.py --amp)
             if skip:
                 set_rng_state(start["rng"])
             visualizer.start_epoch(epoch, dataset_size - epoch_iter)
@@ -110,13 +164,21 @@ def main() -> None:
             for data in iterator:
                 iter_start_time = time.time()
                 t_data = iter_start_time - iter_data_time
+<<<<<<< HEAD
                 batch_size = batch_length(data)
+=======
+                batch_size = len(data["A"]) * world  # the global batch: every rank steps at once
+>>>>>>> 994a0f2 (Speed and scale: DDP under torchrun (util/distributed.py: process group, shard sampler, rank-0 writes, losses averaged over ranks, CPU-capable synchronised batch norm, frozen nets called without DDP), --amp bf16|fp16 with autocast and a saved GradScaler (losses in float32), --channels_last, --compile, persistent workers; test.py splits images between ranks and writes one page; export.py --amp)
                 before = total_iters
                 total_iters += batch_size
                 epoch_iter += batch_size
                 model.set_input(data)
+<<<<<<< HEAD
                 visualizer.add_graph(model)  # the first batch only (--use_tensorboard)
                 model.optimize_parameters()
+=======
+                model.train_step()
+>>>>>>> 994a0f2 (Speed and scale: DDP under torchrun (util/distributed.py: process group, shard sampler, rank-0 writes, losses averaged over ranks, CPU-capable synchronised batch norm, frozen nets called without DDP), --amp bf16|fp16 with autocast and a saved GradScaler (losses in float32), --channels_last, --compile, persistent workers; test.py splits images between ranks and writes one page; export.py --amp)
 
                 if crossed(before, total_iters, opt.display_freq):
                     save_result = crossed(before, total_iters, opt.update_html_freq)
@@ -124,7 +186,7 @@ def main() -> None:
                     visualizer.display_current_results(model.get_current_visuals(), epoch, save_result, total_iters)
 
                 if crossed(before, total_iters, opt.print_freq):
-                    losses = model.get_current_losses()
+                    losses = distributed.mean_over_ranks(model.get_current_losses())
                     loss_sums += sum(losses.values())
                     loss_count += 1
                     t_comp = (time.time() - iter_start_time) / batch_size
@@ -138,12 +200,13 @@ def main() -> None:
                     logger.info("saving the latest model (epoch %d, total_iters %d)", epoch, total_iters)
                     model.save_networks(f"iter_{total_iters}" if opt.save_by_iter else "latest", counters)
                 visualizer.advance(batch_size)
-                if stop.signum is not None:
+                stopping = distributed.any_rank(stop.signum is not None)  # all ranks stop at the same step
+                if stopping:
                     logger.info("saving the latest model (epoch %d, total_iters %d) before stopping", epoch, total_iters)
                     model.save_networks("latest", counters)
                     break
                 iter_data_time = time.time()
-            if stop.signum is not None and epoch_iter < dataset_size:
+            if stopping and epoch_iter < dataset_size:
                 break
 
             if loss_count:
@@ -156,12 +219,14 @@ def main() -> None:
                 logger.info("saving the model at the end of epoch %d, iters %d", epoch, total_iters)
                 model.save_networks(epoch, counters)
             visualizer.end_epoch(epoch, time.time() - epoch_start_time)
-            if stop.signum is not None:
+            if stopping:
                 break
     finally:
         stop.restore()
         visualizer.close()
-    if stop.signum is not None:
+    if stopping:
+        if stop.signum is None:
+            raise SystemExit(128 + signal.SIGTERM)  # another rank was asked to stop
         logger.info("stopped by signal %d; resume with the same command plus --continue_train", stop.signum)
         raise SystemExit(128 + stop.signum)
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import re
@@ -13,6 +14,7 @@ from typing import Any, Dict, List, Optional, Sequence, Union
 import torch
 from torch import nn
 
+from util import distributed
 from util.errors import UserError
 from util.fileio import atomic_write_group, is_main_process, load_checkpoint_file
 from util.image_pool import ImagePool
@@ -27,6 +29,7 @@ logger = logging.getLogger(__name__)
 TRAIN_STATE_FORMAT = 1
 # the files of a numbered checkpoint set: {epoch}_net_X.pth, iter_{n}_net_X.pth and their _train_state.pth
 _NUMBERED_SET_FILE = re.compile(r"^(?P<kind>iter_)?(?P<number>\d+)_(net_.+|train_state)\.pth$")
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class BaseModel(ABC):
@@ -51,6 +54,10 @@ class BaseModel(ABC):
         self.schedulers: List[Any] = []
         self.image_paths: List[str] = []
         self.metric = 0.0  # used by the plateau learning-rate policy
+        self.amp_dtype: Optional[torch.dtype] = AMP_DTYPES.get(getattr(opt, "amp", "none"))
+        # fp16 gradients underflow without loss scaling; bf16 has float32's exponent range and needs none
+        self.scaler: Optional[torch.amp.GradScaler] = (
+            torch.amp.GradScaler(self.device.type) if self.isTrain and self.amp_dtype is torch.float16 else None)
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
@@ -71,12 +78,59 @@ class BaseModel(ABC):
 
     # ------------------------------------------------------------------ set-up and modes
     def setup(self, opt: argparse.Namespace) -> None:
-        """Create schedulers (training), load networks (testing or --continue_train), report sizes."""
+        """Create schedulers (training), load networks (testing or --continue_train), report sizes, then
+        apply --channels_last / --compile and, in a DDP training run, wrap the networks."""
         if self.isTrain:
             self.schedulers = [networks.get_scheduler(optimizer, opt) for optimizer in self.optimizers]
         if not self.isTrain or opt.continue_train:
             self.load_networks(self.load_prefix(opt))
         self.print_networks(opt.verbose)
+        self.prepare_networks(opt)
+
+    def prepare_networks(self, opt: argparse.Namespace) -> None:
+        """Memory format, compilation and DDP. The parameters stay the same objects (the optimizers hold them)."""
+        sync_bn = self.isTrain and not getattr(opt, "no_sync_batchnorm", False)
+        for name, net in self.networks().items():
+            if getattr(opt, "channels_last", False):
+                net = net.to(memory_format=torch.channels_last)
+            if getattr(opt, "compile", False):
+                net = torch.compile(net)
+            if self.isTrain:
+                net = distributed.wrap(net, self.device, sync_bn)
+            setattr(self, "net" + name, net)
+
+    def frozen(self, net: nn.Module) -> nn.Module:
+        """``net`` for a pass whose parameters get no gradient (D while G steps): without its DDP wrapper, so no
+        gradient all-reduce is prepared for it, which would wait forever for gradients that never come."""
+        return distributed.without_ddp(net)
+
+    # ------------------------------------------------------------------ mixed precision
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The ``--amp`` autocast region for forward passes and losses (a no-op in float32)."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """Backpropagate ``loss`` outside autocast, scaled by the fp16 gradient scaler when there is one."""
+        with torch.autocast(self.device.type, enabled=False):
+            (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Step ``optimizer``; under fp16 the scaler unscales first and skips the step if a gradient is NaN/Inf."""
+        with torch.autocast(self.device.type, enabled=False):
+            if self.scaler is not None:
+                self.scaler.step(optimizer)
+            else:
+                optimizer.step()
+
+    def train_step(self) -> None:
+        """One optimisation step on the current batch: ``optimize_parameters`` under ``--amp``'s autocast, then
+        the scaler's once-per-iteration update (it lowers the scale after an overflow, raises it after a run)."""
+        with self.autocast():
+            self.optimize_parameters()
+        if self.scaler is not None:
+            self.scaler.update()
 
     @staticmethod
     def load_prefix(opt: argparse.Namespace) -> str:
@@ -92,9 +146,10 @@ class BaseModel(ABC):
             net.eval()
 
     def test(self) -> None:
-        """Forward pass without gradients, then ``compute_visuals``."""
+        """Forward pass without gradients (under ``--amp``'s autocast), then ``compute_visuals``."""
         with torch.no_grad():
-            self.forward()
+            with self.autocast():
+                self.forward()
             self.compute_visuals()
 
     def compute_visuals(self) -> None:
@@ -127,8 +182,9 @@ class BaseModel(ABC):
 
     # ------------------------------------------------------------------ visuals and losses
     def get_current_visuals(self) -> "OrderedDict[str, Any]":
-        """Images to show, in ``visual_names`` order."""
-        return OrderedDict((name, getattr(self, name)) for name in self.visual_names if hasattr(self, name))
+        """Images to show, in ``visual_names`` order, as float32 (autocast leaves some in bf16/fp16)."""
+        return OrderedDict((name, _float32(getattr(self, name))) for name in self.visual_names
+                           if hasattr(self, name))
 
     def get_current_losses(self) -> "OrderedDict[str, float]":
         """Loss values as floats, in ``loss_names`` order."""
@@ -151,12 +207,16 @@ class BaseModel(ABC):
         With ``counters`` (training), ``{epoch}_train_state.pth`` is written in the same set: optimizers,
         schedulers, image pools, RNG states and the counters, so ``--continue_train`` loses nothing.
         """
+        per_rank = distributed.gather_objects({"rng": get_rng_state(), "epoch_rng": counters.get("epoch_rng")}) \
+            if counters is not None else None  # a collective: every rank takes part, rank 0 writes
         if not is_main_process():
             return
         items = [(self.network_path(str(epoch), name), partial(torch.save, state_dict_for_saving(net)))
                  for name, net in self.networks().items()]
         if counters is not None:
-            items.append((self.training_state_path(str(epoch)), partial(torch.save, self.training_state(counters))))
+            state = self.training_state(counters)
+            state["ranks"] = per_rank
+            items.append((self.training_state_path(str(epoch)), partial(torch.save, state)))
         atomic_write_group(items)
         if getattr(self.opt, "keep_last", 0) > 0:
             self.remove_old_checkpoints(self.opt.keep_last)
@@ -213,6 +273,8 @@ class BaseModel(ABC):
             "metric": self.metric,
             "rng": get_rng_state(),
             "threads": torch.get_num_threads(),
+            "world_size": distributed.world_size(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
         }
 
     def load_training_state(self, prefix: str) -> Optional[Dict[str, Any]]:
@@ -244,7 +306,23 @@ class BaseModel(ABC):
             if name in state["pools"]:
                 pool.load_state_dict(state["pools"][name], self.device)
         self.metric = state.get("metric", 0.0)
-        set_rng_state(state["rng"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        counters = dict(state["counters"])
+        saved_world, world, rank = state.get("world_size", 1), distributed.world_size(), distributed.rank()
+        ranks = state.get("ranks") or [{"rng": state["rng"], "epoch_rng": counters.get("epoch_rng")}]
+        if saved_world == world:
+            set_rng_state(ranks[rank]["rng"])
+            counters["epoch_rng"] = ranks[rank]["epoch_rng"]
+        else:
+            # another sharding of the data: each rank continues the interrupted epoch from the global position
+            if rank < len(ranks):
+                set_rng_state(ranks[rank]["rng"])
+            counters["epoch_rng"] = None
+            counters["resharded"] = True
+            logger.warning("the run was saved by %d process(es) and resumes on %d: it continues from the same "
+                           "weights, optimizer state and sample count, but not bitwise like an uninterrupted run",
+                           saved_world, world)
         threads = state.get("threads")
         if threads is not None and threads != torch.get_num_threads():
             # CPU kernels split their sums by thread count, so the rounding (not the maths) changes
@@ -252,7 +330,7 @@ class BaseModel(ABC):
                            "but not bitwise like an uninterrupted run (set OMP_NUM_THREADS=%d for that)",
                            threads, torch.get_num_threads(), threads)
         logger.info("resumed the training state from %s", path)
-        return state["counters"]
+        return counters
 
     def image_pools(self) -> Dict[str, ImagePool]:
         """Every image pool the model holds, by attribute name (saved with the training state)."""
@@ -285,3 +363,10 @@ class BaseModel(ABC):
         source = input["A" if AtoB else "B"].to(self.device, non_blocking=True)
         target = input["B" if AtoB else "A"].to(self.device, non_blocking=True)
         return source, target, input["A_paths" if AtoB else "B_paths"]
+
+
+def _float32(value: Any) -> Any:
+    """A reduced-precision float tensor as float32; anything else unchanged."""
+    if torch.is_tensor(value) and value.is_floating_point() and value.dtype != torch.float32:
+        return value.float()
+    return value
