@@ -112,12 +112,7 @@ def train(opt: argparse.Namespace, explicit_epoch_count: bool) -> None:
     if opt.seed is not None:
         seed_everything(opt.seed + distributed.rank())  # rank 0 draws the initial weights DDP broadcasts
     world = distributed.world_size()
-    sampler = None
-    if distributed.is_distributed():
-        seed = distributed.shared_seed(opt.seed)
-        sampler = lambda ds: distributed.ShardSampler(  # noqa: E731
-            min(len(ds), opt.max_dataset_size), world, distributed.rank(), not opt.serial_batches, seed)
-    dataset = create_dataset(opt, sampler)
+    dataset = create_dataset(opt, distributed.training_sampler(opt))
     dataset_size = len(dataset) * world  # global samples per epoch (a DDP epoch is padded to a whole round)
     logger.info("The number of training images = %d", dataset_size)
     distributed.check_batch_size(opt)

@@ -117,6 +117,16 @@ def shared_seed(seed: Optional[int]) -> int:
     return int(broadcast_object(int(torch.randint(0, 2**31 - 1, (1,)).item())))
 
 
+def training_sampler(opt: argparse.Namespace) -> Optional[Any]:
+    """What ``data.create_dataset`` needs for a DDP training run (a ShardSampler per rank); None outside DDP,
+    where the loader shuffles from the global RNG as before."""
+    if not is_distributed():
+        return None
+    seed = shared_seed(opt.seed)
+    return lambda ds: ShardSampler(int(min(len(ds), opt.max_dataset_size)), world_size(), rank(),
+                                   not opt.serial_batches, seed)
+
+
 class ShardSampler(torch.utils.data.Sampler):
     """This rank's share of the epoch's sample order, from a given global position on.
 
