@@ -22,13 +22,7 @@ import sys
 import time
 from typing import Any, Dict, Optional
 
-<<<<<<< HEAD
 from data import batch_length, create_dataset
-=======
-import torch
-
-from data import create_dataset
->>>>>>> 994a0f2 (Speed and scale: DDP under torchrun (util/distributed.py: process group, shard sampler, rank-0 writes, losses averaged over ranks, CPU-capable synchronised batch norm, frozen nets called without DDP), --amp bf16|fp16 with autocast and a saved GradScaler (losses in float32), --channels_last, --compile, persistent workers; test.py splits images between ranks and writes one page; export.py --amp)
 from models import create_model
 from models.base_model import BaseModel
 from options.train_options import TrainOptions
@@ -96,7 +90,9 @@ def main() -> None:
     distributed.setup(opt.device)
     try:
         train(opt, "epoch_count" in options.explicit_flags())
-    except torch.distributed.DistError as err:
+    except RuntimeError as err:
+        if not distributed.lost_peer(err):
+            raise
         # a peer process died (killed, out of memory): this rank cannot go on, and must not save a checkpoint
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
         raise UserError(f"rank {distributed.rank()} lost contact with the other training processes ({reason}); "
@@ -144,13 +140,8 @@ def train(opt: argparse.Namespace, explicit_epoch_count: bool) -> None:
                     skip = start["epoch_iter"]
             epoch_rng = get_rng_state()
             iterator = iter(dataset)
-<<<<<<< HEAD
-            for _ in range(-(-skip // opt.batch_size)):
-                epoch_iter += batch_length(next(iterator))
-=======
             for _ in range(-(-skip // (opt.batch_size * world))):
-                epoch_iter += len(next(iterator)["A"]) * world
->>>>>>> 994a0f2 (Speed and scale: DDP under torchrun (util/distributed.py: process group, shard sampler, rank-0 writes, losses averaged over ranks, CPU-capable synchronised batch norm, frozen nets called without DDP), --amp bf16|fp16 with autocast and a saved GradScaler (losses in float32), --channels_last, --compile, persistent workers; test.py splits images between ranks and writes one page; export.py --amp)
+                epoch_iter += batch_length(next(iterator)) * world
             if skip:
                 set_rng_state(start["rng"])
             visualizer.start_epoch(epoch, dataset_size - epoch_iter)
@@ -159,21 +150,13 @@ def train(opt: argparse.Namespace, explicit_epoch_count: bool) -> None:
             for data in iterator:
                 iter_start_time = time.time()
                 t_data = iter_start_time - iter_data_time
-<<<<<<< HEAD
-                batch_size = batch_length(data)
-=======
-                batch_size = len(data["A"]) * world  # the global batch: every rank steps at once
->>>>>>> 994a0f2 (Speed and scale: DDP under torchrun (util/distributed.py: process group, shard sampler, rank-0 writes, losses averaged over ranks, CPU-capable synchronised batch norm, frozen nets called without DDP), --amp bf16|fp16 with autocast and a saved GradScaler (losses in float32), --channels_last, --compile, persistent workers; test.py splits images between ranks and writes one page; export.py --amp)
+                batch_size = batch_length(data) * world  # the global batch: every rank steps at once
                 before = total_iters
                 total_iters += batch_size
                 epoch_iter += batch_size
                 model.set_input(data)
-<<<<<<< HEAD
                 visualizer.add_graph(model)  # the first batch only (--use_tensorboard)
-                model.optimize_parameters()
-=======
                 model.train_step()
->>>>>>> 994a0f2 (Speed and scale: DDP under torchrun (util/distributed.py: process group, shard sampler, rank-0 writes, losses averaged over ranks, CPU-capable synchronised batch norm, frozen nets called without DDP), --amp bf16|fp16 with autocast and a saved GradScaler (losses in float32), --channels_last, --compile, persistent workers; test.py splits images between ranks and writes one page; export.py --amp)
 
                 if crossed(before, total_iters, opt.display_freq):
                     save_result = crossed(before, total_iters, opt.update_html_freq)
@@ -193,12 +176,13 @@ def train(opt: argparse.Namespace, explicit_epoch_count: bool) -> None:
                             "epoch_done": False, "epoch_rng": epoch_rng}
                 if crossed(before, total_iters, opt.save_latest_freq):
                     logger.info("saving the latest model (epoch %d, total_iters %d)", epoch, total_iters)
-                    model.save_networks(f"iter_{total_iters}" if opt.save_by_iter else "latest", counters)
+                    model.save_networks(f"iter_{total_iters}" if opt.save_by_iter else "latest", counters,
+                                        background=True)
                 visualizer.advance(batch_size)
                 stopping = distributed.any_rank(stop.signum is not None)  # all ranks stop at the same step
                 if stopping:
                     logger.info("saving the latest model (epoch %d, total_iters %d) before stopping", epoch, total_iters)
-                    model.save_networks("latest", counters)
+                    model.save_networks("latest", counters, background=True)
                     break
                 iter_data_time = time.time()
             if stopping and epoch_iter < dataset_size:
@@ -209,15 +193,16 @@ def train(opt: argparse.Namespace, explicit_epoch_count: bool) -> None:
             model.update_learning_rate()  # after this epoch's optimizer steps
             counters = {"epoch": epoch, "epoch_iter": epoch_iter, "total_iters": total_iters,
                         "epoch_done": True, "epoch_rng": None}
-            model.save_networks("latest", counters)
+            model.save_networks("latest", counters, background=True)
             if epoch % opt.save_epoch_freq == 0:
                 logger.info("saving the model at the end of epoch %d, iters %d", epoch, total_iters)
-                model.save_networks(epoch, counters)
+                model.save_networks(epoch, counters, background=True)
             visualizer.end_epoch(epoch, time.time() - epoch_start_time)
             if stopping:
                 break
     finally:
         stop.restore()
+        model.wait_for_saves()  # the last checkpoint set is on disk before the run ends
         visualizer.close()
     if stopping:
         if stop.signum is None:

@@ -194,6 +194,17 @@ def without_ddp(net: nn.Module) -> nn.Module:
     return net.module if isinstance(net, nn.parallel.DistributedDataParallel) else net
 
 
+# what the collective backends write when a peer has gone (the DDP reducer raises them as plain RuntimeErrors)
+_LOST_PEER_MARKERS = ("gloo", "NCCL", "Connection reset", "Connection closed", "ProcessGroup", "timed out")
+
+
+def lost_peer(err: BaseException) -> bool:
+    """True when ``err`` is a collective that failed because another rank died or hung."""
+    if isinstance(err, dist.DistError):
+        return True
+    return isinstance(err, RuntimeError) and is_distributed() and any(m in str(err) for m in _LOST_PEER_MARKERS)
+
+
 def launch_for_gpu_ids(gpu_ids: Sequence[int], argv: Sequence[str]) -> bool:
     """``python train.py --gpu_ids 0,1`` outside torchrun: start one DDP process per listed GPU through
     torch.distributed.run (what ``torchrun --nproc_per_node N`` does) and return True; False when nothing to do.
