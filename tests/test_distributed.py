@@ -191,10 +191,17 @@ def test_bf16_autocast_trains_with_losses_close_to_float32(tmp_path: Path) -> No
     run_script("train.py", [*args, "--name", "bf16", "--amp", "bf16"])
     fp32, bf16 = loss_lines(tmp_path / "ck" / "fp32"), loss_lines(tmp_path / "ck" / "bf16")
     assert len(bf16) == len(fp32) == 4
+    # the first losses come from the same weights: only bf16's 8-bit mantissa in the convolutions separates them
+    for name, value in fp32[0].items():
+        assert bf16[0][name] == pytest.approx(value, rel=0.03, abs=0.01), name
+    # later steps start from weights that Adam's first, sign-like steps moved apart: the reconstruction terms
+    # stay close, the adversarial ones (a few tenths) wander more
     for step_fp32, step_bf16 in zip(fp32, bf16):
         for name, value in step_fp32.items():
-            # bf16 keeps 8 bits of mantissa: a few per cent on the GAN terms after some steps, far less at first
-            assert step_bf16[name] == pytest.approx(value, rel=0.1, abs=0.05), name
+            if name.startswith(("cycle", "idt")):
+                assert step_bf16[name] == pytest.approx(value, rel=0.1), name
+            else:
+                assert step_bf16[name] == pytest.approx(value, abs=0.3), name
     assert any(step_bf16 != step_fp32 for step_fp32, step_bf16 in zip(fp32, bf16))  # it did compute in bf16
 
 
