@@ -178,17 +178,23 @@ def endless_batches(dataset: Any) -> Iterator[Dict[str, Any]]:
 
 
 def time_calls(step: Callable[[], None], before: Callable[[], None], device: torch.device, warmup: int,
-               iters: int) -> List[float]:
-    """Seconds of each of ``iters`` calls of ``step`` after ``warmup`` untimed ones; ``before`` runs untimed."""
+               iters: int, cpu_times: Optional[List[float]] = None) -> List[float]:
+    """Seconds of each of ``iters`` calls of ``step`` after ``warmup`` untimed ones; ``before`` runs untimed.
+
+    ``cpu_times`` receives the process CPU seconds of each call: on a CPU shared with other work, wall time
+    measures the machine's load as much as the code, CPU time mostly the code.
+    """
     times = []
     for i in range(warmup + iters):
         before()
         synchronize(device)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         step()
         synchronize(device)
         if i >= warmup:
             times.append(time.perf_counter() - start)
+            if cpu_times is not None:
+                cpu_times.append(time.process_time() - cpu_start)
     return times
 
 
@@ -283,6 +289,7 @@ def bench_train_step(args: argparse.Namespace, work: Path) -> List[Figure]:
     distributed.setup(torch.device("cuda") if args.device.startswith("cuda") else torch.device("cpu"))
     figures = []
     ours: Dict[str, List[float]] = {}
+    ref_times: List[Tuple[float, float]] = []
     rounds = args.rounds if args.reference else 1
     for round_index in range(rounds):
         for variant in args.variants:
@@ -291,13 +298,17 @@ def bench_train_step(args: argparse.Namespace, work: Path) -> List[Figure]:
             if round_index == rounds - 1:
                 figures.append(dataclasses.replace(figure, samples=ours[variant]))
         if args.reference:
-            ours.setdefault("reference", []).extend(reference_train_step(args, argv, work))
+            ref_times += reference_train_step(args, argv, work)
     if args.reference:
-        ref = Figure("train-step reference", "s/iter", ours["reference"],
-                     {"dir": args.reference, "rounds": rounds, "same flags": "fp32"})
+        ref = Figure("train-step reference", "s/iter", [wall for wall, _ in ref_times],
+                     {"dir": args.reference, "rounds": rounds, "same flags": "fp32",
+                      "cpu s/iter": round(statistics.median(cpu for _, cpu in ref_times), 4)})
         figures.append(ref)
         ratio = figures[0].median / ref.median
-        figures.append(Figure("train-step ours/reference", "x", [], {"of": "medians"}, median=ratio, mean=ratio))
+        cpu_ratio = figures[0].details["cpu s/iter"] / ref.details["cpu s/iter"]
+        figures.append(Figure("train-step ours/reference", "x", [], {"of": "wall medians",
+                                                                     "cpu ratio": round(cpu_ratio, 4)},
+                              median=ratio, mean=ratio))
     return figures
 
 
@@ -318,7 +329,8 @@ def train_step_figure(args: argparse.Namespace, argv: List[str], variant: str) -
 
     if opt.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(opt.device)
-    times = time_calls(step, fetch, opt.device, args.warmup, args.iters)
+    cpu: List[float] = []
+    times = time_calls(step, fetch, opt.device, args.warmup, args.iters, cpu)
     fetch()
     flops = count_flops(step)
     median = statistics.median(times)
@@ -330,7 +342,7 @@ def train_step_figure(args: argparse.Namespace, argv: List[str], variant: str) -
                "images/s": round(opt.batch_size / median, 3), "GFLOP/iter": round(flops / 1e9, 2),
                "TFLOP/s": round(flops / median / 1e12, 4),
                "of peak": f"{flops / median / 1e12 / peak:.1%}" if peak else "n/a", "peak from": source,
-               "peak MiB": round(memory, 1), "memory": memory_kind}
+               "peak MiB": round(memory, 1), "memory": memory_kind, "cpu s/iter": round(statistics.median(cpu), 4)}
     if distributed.is_distributed():
         details["processes"] = distributed.world_size()
     return Figure(name, "s/iter", times, details)
@@ -339,9 +351,8 @@ def train_step_figure(args: argparse.Namespace, argv: List[str], variant: str) -
 REFERENCE_STEP = """
 import json, sys, time
 import torch
-sys.argv = ["train.py"] + json.loads(sys.argv[1])
-warmup, iters = int(sys.argv[-2]), int(sys.argv[-1])
-sys.argv = sys.argv[:-2]
+flags, warmup, iters = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+sys.argv = ["train.py"] + flags
 from options.train_options import TrainOptions
 from data import create_dataset
 from models import create_model
@@ -358,26 +369,24 @@ for i in range(warmup + iters):
     data = next(source)
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     model.set_input(data)
     model.optimize_parameters()
     if torch.cuda.is_available():
         torch.cuda.synchronize()
-    times.append(time.perf_counter() - start)
+    times.append((time.perf_counter() - start, time.process_time() - cpu_start))
 print("REFERENCE_TIMES " + json.dumps(times[warmup:]))
 """
 
 
-def reference_train_step(args: argparse.Namespace, argv: List[str], work: Path) -> List[float]:
-    """The reference's seconds per iteration at the same flags: its own code, in its folder, in a subprocess."""
+def reference_train_step(args: argparse.Namespace, argv: List[str], work: Path) -> List[Tuple[float, float]]:
+    """The reference's (wall, CPU) seconds per iteration at the same flags: its own code, in a subprocess."""
     ref = Path(args.reference).resolve()
     if not (ref / "models" / "cycle_gan_model.py").is_file():
         raise UserError(f"argument --reference: {ref} is not a checkout of the reference (no models/cycle_gan_model.py)")
-    ours_only = {"--no_html"}
-    flags = [a for a in argv if a not in ours_only] + [str(args.warmup), str(args.iters)]
     env = dict(os.environ, PYTHONPATH=str(ref))
-    proc = subprocess.run([sys.executable, "-c", REFERENCE_STEP, json.dumps(flags[:-2]), *flags[-2:]], cwd=work,
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", REFERENCE_STEP, json.dumps(argv), str(args.warmup), str(args.iters)],
+                          cwd=work, env=env, capture_output=True, text=True)
     for line in proc.stdout.splitlines():
         if line.startswith("REFERENCE_TIMES "):
             return json.loads(line.split(" ", 1)[1])
