@@ -331,6 +331,8 @@ def train_step_figure(args: argparse.Namespace, argv: List[str], variant: str) -
         torch.cuda.reset_peak_memory_stats(opt.device)
     cpu: List[float] = []
     times = time_calls(step, fetch, opt.device, args.warmup, args.iters, cpu)
+    if args.profile and variant == args.variants[0]:
+        profile_step(fetch, step, opt.device, args.profile)
     fetch()
     flops = count_flops(step)
     median = statistics.median(times)
@@ -346,6 +348,23 @@ def train_step_figure(args: argparse.Namespace, argv: List[str], variant: str) -
     if distributed.is_distributed():
         details["processes"] = distributed.world_size()
     return Figure(name, "s/iter", times, details)
+
+
+def profile_step(fetch: Callable[[], None], step: Callable[[], None], device: torch.device, path: Path) -> None:
+    """Write torch.profiler's table of one iteration, loading its batch included, sorted by self time."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        with record_function("load batch"):
+            fetch()
+        with record_function("train step"):
+            step()
+        synchronize(device)
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    table = prof.key_averages().table(sort_by=sort, row_limit=30)
+    atomic_write_text(path, table + "\n")
+    print(f"== profile of one iteration written to {path}", flush=True)
 
 
 REFERENCE_STEP = """
@@ -618,6 +637,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="the device's peak TFLOP/s for the fraction-of-peak column (default: estimated)")
     train.add_argument("--reference", default=None, metavar="DIR",
                        help="a checkout of the reference implementation: time its train step too, side by side")
+    train.add_argument("--profile", type=Path, default=None, metavar="FILE",
+                       help="write torch.profiler's table of one iteration (batch loading included) here")
     train.add_argument("--rounds", type=positive, default=2,
                        help="with --reference: alternate ours and the reference's this many times, pooled")
 

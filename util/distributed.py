@@ -8,7 +8,6 @@ decided in one place, ``util.fileio.is_main_process``.
 from __future__ import annotations
 
 import argparse
-import datetime
 import logging
 import math
 import os
@@ -22,10 +21,6 @@ from torch import nn
 from util.errors import UserError
 
 logger = logging.getLogger(__name__)
-
-# how long a collective may wait for a missing peer before failing (a killed rank must not hang the others)
-TIMEOUT = datetime.timedelta(minutes=int(os.environ.get("IMG2IMG_DIST_TIMEOUT_MIN", "30")))
-
 
 def launched_by_torchrun() -> bool:
     """True when torchrun (or another launcher setting the standard variables) started this process."""
@@ -49,7 +44,7 @@ def setup(device: torch.device) -> None:
     if not launched_by_torchrun() or int(os.environ["WORLD_SIZE"]) < 2 or dist.is_initialized():
         return
     backend = "nccl" if device.type == "cuda" else "gloo"
-    kwargs: Dict[str, Any] = {"backend": backend, "timeout": TIMEOUT}
+    kwargs: Dict[str, Any] = {"backend": backend}
     if device.type == "cuda":
         kwargs["device_id"] = device  # binds NCCL to this process's GPU at once
     dist.init_process_group(**kwargs)
