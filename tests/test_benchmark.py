@@ -113,3 +113,13 @@ def test_train_step_variants_count_flops_and_time_a_reference_checkout_side_by_s
     assert found["train-step reference"][0] > 0
     ratio = found["train-step ours/reference"][0]
     assert ratio == pytest.approx(found["train-step"][0] / found["train-step reference"][0], rel=1e-3)
+
+
+def test_ddp_reports_images_per_second_per_process_and_the_scaling() -> None:
+    proc = run_script(SCRIPT, ["ddp", *TINY_MODEL, "--ndf", "8", "--crop_size", "32", "--warmup", "0",
+                               "--iters", "2", "--nproc", "2"], timeout=600)
+    found = figures(proc.stdout)
+    assert list(found) == ["ddp 1 process(es)", "ddp 2 process(es)", "ddp scaling efficiency"]
+    one, two = found["ddp 1 process(es)"][0], found["ddp 2 process(es)"][0]
+    assert one > 0 and two > 0 and "processes=2" in found["ddp 2 process(es)"][3]
+    assert found["ddp scaling efficiency"][0] == pytest.approx(two / one, rel=1e-3)
