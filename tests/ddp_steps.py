@@ -15,7 +15,7 @@ import torch
 
 from data import create_dataset
 from models import create_model
-from models.networks import state_dict_for_saving
+from models.checkpoint import state_dict_for_saving
 from options.train_options import TrainOptions
 from util import distributed
 from util.seeding import seed_everything
