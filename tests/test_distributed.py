@@ -62,6 +62,23 @@ def test_shard_sampler_deals_one_order_out_and_resumes_from_a_global_position() 
     assert unpadded == [[0, 2, 4], [1, 3]]
 
 
+def test_sync_batch_norm_is_batch_norm_in_one_process_and_converts_in_place() -> None:
+    from torch import nn
+
+    from models.networks import SyncBatchNorm, convert_sync_batchnorm
+
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    params = list(net.parameters())
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    net = net.double()
+    expected = net(x)
+    converted = convert_sync_batchnorm(net)
+    assert isinstance(converted[1], SyncBatchNorm)
+    assert all(a is b for a, b in zip(converted.parameters(), params))  # the optimizer's parameters stay valid
+    assert torch.allclose(converted(x), expected, atol=1e-12)
+
+
 # ---------------------------------------------------------------------------------------------- DDP training
 @pytest.mark.slow
 @pytest.mark.parametrize("model,flags", [
