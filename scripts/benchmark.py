@@ -290,10 +290,11 @@ def bench_train_step(args: argparse.Namespace, work: Path) -> List[Figure]:
     figures = []
     ours: Dict[str, List[float]] = {}
     ref_times: List[Tuple[float, float]] = []
+    pooled_cpu: Dict[str, List[float]] = {}
     rounds = args.rounds if args.reference else 1
     for round_index in range(rounds):
         for variant in args.variants:
-            figure = train_step_figure(args, argv + VARIANTS[variant], variant)
+            figure = train_step_figure(args, argv + VARIANTS[variant], variant, pooled_cpu)
             ours.setdefault(variant, []).extend(figure.samples)
             if round_index == rounds - 1:
                 figures.append(dataclasses.replace(figure, samples=ours[variant]))
@@ -312,7 +313,9 @@ def bench_train_step(args: argparse.Namespace, work: Path) -> List[Figure]:
     return figures
 
 
-def train_step_figure(args: argparse.Namespace, argv: List[str], variant: str) -> Figure:
+def train_step_figure(args: argparse.Namespace, argv: List[str], variant: str,
+                      pooled_cpu: Dict[str, List[float]]) -> Figure:
+    """One variant's figure; ``pooled_cpu`` collects its CPU seconds over the rounds of a side-by-side run."""
     opt = TrainOptions().parse(argv, save=False)
     dataset = create_dataset(opt, distributed.training_sampler(opt))
     model = create_model(opt)
@@ -331,6 +334,7 @@ def train_step_figure(args: argparse.Namespace, argv: List[str], variant: str) -
         torch.cuda.reset_peak_memory_stats(opt.device)
     cpu: List[float] = []
     times = time_calls(step, fetch, opt.device, args.warmup, args.iters, cpu)
+    pooled_cpu.setdefault(variant, []).extend(cpu)
     if args.profile and variant == args.variants[0]:
         profile_step(fetch, step, opt.device, args.profile)
     fetch()
@@ -344,7 +348,8 @@ def train_step_figure(args: argparse.Namespace, argv: List[str], variant: str) -
                "images/s": round(opt.batch_size / median, 3), "GFLOP/iter": round(flops / 1e9, 2),
                "TFLOP/s": round(flops / median / 1e12, 4),
                "of peak": f"{flops / median / 1e12 / peak:.1%}" if peak else "n/a", "peak from": source,
-               "peak MiB": round(memory, 1), "memory": memory_kind, "cpu s/iter": round(statistics.median(cpu), 4)}
+               "peak MiB": round(memory, 1), "memory": memory_kind,
+               "cpu s/iter": round(statistics.median(pooled_cpu[variant]), 4)}
     if distributed.is_distributed():
         details["processes"] = distributed.world_size()
     return Figure(name, "s/iter", times, details)

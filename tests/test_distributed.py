@@ -267,3 +267,23 @@ def test_compiled_networks_compute_what_eager_ones_do(tmp_path: Path) -> None:
         got = compiled.netG_A(x)
     assert type(compiled.netG_A).__name__ == "OptimizedModule"
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_background_checkpoint_holds_the_state_of_its_step_and_is_complete_after_waiting(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model, _ = _tiny_model(tmp_path, [])
+    batch = {"A": torch.rand(1, 3, 32, 32) * 2 - 1, "B": torch.rand(1, 3, 32, 32) * 2 - 1,
+             "A_paths": ["a"], "B_paths": ["b"]}
+    model.set_input(batch)
+    model.train_step()
+    counters = {"epoch": 1, "epoch_iter": 1, "total_iters": 1, "epoch_done": False, "epoch_rng": None}
+    model.save_networks("latest", counters, background=True)
+    moments = model.optimizer_G.state_dict()["state"][0]["exp_avg"].clone()
+    weights = model.netG_A.state_dict()["model.1.weight"].clone()
+    model.train_step()  # updates the weights and the moments in place while the set is being written
+    model.wait_for_saves()
+    state = torch.load(tmp_path / "ck" / "experiment_name" / "latest_train_state.pth", weights_only=False)
+    assert torch.equal(state["optimizers"][0]["state"][0]["exp_avg"], moments)
+    saved = torch.load(tmp_path / "ck" / "experiment_name" / "latest_net_G_A.pth")
+    assert torch.equal(saved["model.1.weight"], weights)
+    assert not torch.equal(model.netG_A.state_dict()["model.1.weight"], weights)
