@@ -114,10 +114,11 @@ class BaseModel(ABC):
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.amp_dtype)
 
-    def backward(self, loss: torch.Tensor) -> None:
-        """Backpropagate ``loss`` outside autocast, scaled by the fp16 gradient scaler when there is one."""
+    def backward(self, loss: torch.Tensor, inputs: Optional[Sequence[torch.Tensor]] = None) -> None:
+        """Backpropagate ``loss`` (into ``inputs`` only, when given) outside autocast, scaled by the fp16
+        gradient scaler when there is one."""
         with torch.autocast(self.device.type, enabled=False):
-            (self.scaler.scale(loss) if self.scaler is not None else loss).backward()
+            (self.scaler.scale(loss) if self.scaler is not None else loss).backward(inputs=inputs)
 
     def step(self, optimizer: torch.optim.Optimizer) -> None:
         """Step ``optimizer``; under fp16 the scaler unscales first and skips the step if a gradient is NaN/Inf."""

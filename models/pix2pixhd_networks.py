@@ -317,7 +317,9 @@ class VGGLoss(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         fx, fy = self.vgg(x), self.vgg(y)
-        return sum(w * torch.mean(torch.abs(a - b.detach())) for w, a, b in zip(VGG_WEIGHTS, fx, fy))
+        # in float32 under --amp: a mean of small feature differences in bf16/fp16 loses them
+        return sum(w * torch.mean(torch.abs(a.float() - b.detach().float()))
+                   for w, a, b in zip(VGG_WEIGHTS, fx, fy))
 
 
 def feature_matching_loss(pred_fake: Sequence[Sequence[torch.Tensor]], pred_real: Sequence[Sequence[torch.Tensor]],
@@ -329,7 +331,8 @@ def feature_matching_loss(pred_fake: Sequence[Sequence[torch.Tensor]], pred_real
         n_layers = len(fake_scale) - 2
         weight = (1.0 / num_D) * (4.0 / (n_layers + 1)) * lambda_feat
         for fake, real in zip(fake_scale[:-1], real_scale[:-1]):
-            total = total + weight * torch.mean(torch.abs(fake - real.detach()))
+            # in float32 under --amp
+            total = total + weight * torch.mean(torch.abs(fake.float() - real.detach().float()))
     return total
 
 
