@@ -254,10 +254,15 @@ class GANLoss(nn.Module):
         return label.expand_as(prediction)
 
     def forward(self, prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
-        prediction = prediction.float()  # under --amp the loss is still taken in float32
+        prediction = full_precision(prediction)  # under --amp the loss is still taken in float32
         if self.loss is None:
             return -prediction.mean() if target_is_real else prediction.mean()
         return self.loss(prediction, self.get_target_tensor(prediction, target_is_real))
+
+
+def full_precision(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in float32 when autocast left it in bfloat16/float16; float32 and float64 tensors unchanged."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 class Float32Loss(nn.Module):
@@ -269,7 +274,7 @@ class Float32Loss(nn.Module):
         self.loss = loss
 
     def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-        return self.loss(*(t.float() for t in tensors))
+        return self.loss(*(full_precision(t) for t in tensors))
 
 
 def cal_gradient_penalty(netD: nn.Module, real_data: torch.Tensor, fake_data: torch.Tensor,

@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from util.errors import UserError
 
-from .networks import NormLayer, ResnetBlock, get_norm_layer
+from .networks import NormLayer, ResnetBlock, full_precision, get_norm_layer
 
 logger = logging.getLogger(__name__)
 
@@ -318,7 +318,7 @@ class VGGLoss(nn.Module):
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         fx, fy = self.vgg(x), self.vgg(y)
         # in float32 under --amp: a mean of small feature differences in bf16/fp16 loses them
-        return sum(w * torch.mean(torch.abs(a.float() - b.detach().float()))
+        return sum(w * torch.mean(torch.abs(full_precision(a) - full_precision(b.detach())))
                    for w, a, b in zip(VGG_WEIGHTS, fx, fy))
 
 
@@ -332,7 +332,7 @@ def feature_matching_loss(pred_fake: Sequence[Sequence[torch.Tensor]], pred_real
         weight = (1.0 / num_D) * (4.0 / (n_layers + 1)) * lambda_feat
         for fake, real in zip(fake_scale[:-1], real_scale[:-1]):
             # in float32 under --amp
-            total = total + weight * torch.mean(torch.abs(fake.float() - real.detach().float()))
+            total = total + weight * torch.mean(torch.abs(full_precision(fake) - full_precision(real.detach())))
     return total
 
 

@@ -407,7 +407,8 @@ def reference_train_step(args: argparse.Namespace, argv: List[str], work: Path) 
     """The reference's (wall, CPU) seconds per iteration at the same flags: its own code, in a subprocess."""
     ref = Path(args.reference).resolve()
     if not (ref / "models" / "cycle_gan_model.py").is_file():
-        raise UserError(f"argument --reference: {ref} is not a checkout of the reference (no models/cycle_gan_model.py)")
+        raise UserError(f"argument --reference: {ref} is not a checkout of the reference "
+                        f"(no models/cycle_gan_model.py)")
     env = dict(os.environ, PYTHONPATH=str(ref))
     proc = subprocess.run([sys.executable, "-c", REFERENCE_STEP, json.dumps(argv), str(args.warmup), str(args.iters)],
                           cwd=work, env=env, capture_output=True, text=True)

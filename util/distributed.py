@@ -126,11 +126,13 @@ class ShardSampler(torch.utils.data.Sampler):
     """This rank's share of the epoch's sample order, from a given global position on.
 
     The order is a permutation drawn from ``seed + epoch`` (or the identity for ``--serial_batches``), the
-    same on every rank; rank r takes positions ``start + r, start + r + W, ...``. The order is padded by
-    repeating its head so every rank takes the same number of steps (a rank that ran out would leave the others
-    waiting in the gradient all-reduce); test time, which has no collectives per batch, asks for no padding. ``start`` (global samples already done this epoch) lets a resumed run,
-    on any number of processes, continue the epoch where it stopped without replaying it.
+    same on every rank; rank r takes positions ``start + r, start + r + W, ...``. In training the order is
+    padded by repeating its head so every rank takes the same number of steps (a rank that ran out would leave
+    the others waiting in the gradient all-reduce); test time, which has no collectives per batch, asks for
+    no padding. ``start`` (global samples already done this epoch) lets a resumed run, on any number of
+    processes, continue the epoch where it stopped without replaying it.
     """
+
 
     def __init__(self, size: int, num_replicas: int, rank: int, shuffle: bool, seed: int, pad: bool = True) -> None:
         self.size, self.num_replicas, self.rank = size, num_replicas, rank
