@@ -133,7 +133,6 @@ class ShardSampler(torch.utils.data.Sampler):
     processes, continue the epoch where it stopped without replaying it.
     """
 
-
     def __init__(self, size: int, num_replicas: int, rank: int, shuffle: bool, seed: int, pad: bool = True) -> None:
         self.size, self.num_replicas, self.rank = size, num_replicas, rank
         self.shuffle, self.seed, self.pad = shuffle, seed, pad
