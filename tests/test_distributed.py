@@ -98,7 +98,7 @@ def test_two_processes_with_batch_1_train_like_one_with_batch_2(tmp_path: Path, 
     for net in one:
         for key, value in one[net].items():
             if value.is_floating_point():
-                assert (value - two[net][key]).abs().max().item() < 1e-9, f"{net}.{key}"
+                assert (value - two[net][key]).abs().max().item() < 1e-8, f"{net}.{key}"
     assert model != "pix2pix" or any(k.endswith("running_mean") for k in one["G"])  # batch norm was exercised
 
 
