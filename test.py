@@ -5,20 +5,23 @@
 
 Results go to ``--results_dir/--name/{phase}_{epoch}/index.html`` with the images in ``images/``.
 Architecture flags left out (``--netG``, ``--norm``, ``--no_dropout``...) come from the run's train_opt.txt.
+Under ``torchrun --nproc_per_node N test.py ...`` the images are split between the processes, each writes its
+own result images, and rank 0 writes the one page, in the order a single process would.
 """
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-from pathlib import Path
-from typing import Dict, List
+from typing import Any, Dict, List, Sequence
 
 from data import create_dataset
 from models import create_model
 from options.test_options import TestOptions
+from util import distributed
 from util.cli import run_cli, setup_logging
 from util.errors import UserError
+from util.fileio import is_main_process
 from util.html import HTML
 from util.visualizer import save_images
 
@@ -48,12 +51,46 @@ def check_eval_metrics(opt: argparse.Namespace) -> None:
     inception_weights_file(opt.inception_weights)
 
 
+class RecordedPage:
+    """Takes the place of the results page on each rank: images are saved at once, the rows are recorded so
+    that rank 0 can put every rank's rows on the one page."""
+
+    def __init__(self, image_dir: str) -> None:
+        self.image_dir = image_dir
+        self.rows: List[List[Any]] = []  # per image: its header (the image's stem), then its row of images
+
+    def get_image_dir(self) -> str:
+        return self.image_dir
+
+    def add_header(self, text: str) -> None:
+        self.rows.append([text])
+
+    def add_images(self, ims: Sequence[str], txts: Sequence[str], links: Sequence[str], width: int = 400) -> None:
+        self.rows[-1].extend([list(ims), list(txts), list(links), width])
+
+
 def main() -> None:
     opt = TestOptions().parse()
     setup_logging(opt.verbose)
     if opt.eval_metrics:
         check_eval_metrics(opt)
-    dataset = create_dataset(opt)
+    distributed.setup(opt.device)
+    try:
+        run(opt)
+    finally:
+        distributed.cleanup()
+
+
+def run(opt: argparse.Namespace) -> None:
+    """Translate this process's share of the images; rank 0 then writes the page (and the metrics)."""
+    if distributed.rank() != 0:
+        logging.getLogger().setLevel(logging.WARNING)  # only rank 0 reports progress
+    world, rank = distributed.world_size(), distributed.rank()
+    sampler = None
+    if distributed.is_distributed():
+        sampler = lambda ds: distributed.ShardSampler(  # noqa: E731
+            int(min(len(ds), opt.num_test, opt.max_dataset_size)), world, rank, shuffle=False, seed=0, pad=False)
+    dataset = create_dataset(opt, sampler)
     model = create_model(opt)
     model.setup(opt)
 
@@ -61,11 +98,12 @@ def main() -> None:
     if opt.load_iter > 0:
         web_dir = f"{web_dir}_iter{opt.load_iter}"
     logger.info("creating web directory %s", web_dir)
-    webpage = HTML(web_dir, f"Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.epoch}")
+    title = f"Experiment = {opt.name}, Phase = {opt.phase}, Epoch = {opt.epoch}"
+    webpage = HTML(web_dir, title) if is_main_process() else None
+    page = RecordedPage(os.path.join(web_dir, "images"))
     if opt.eval:
         model.eval()
     done = 0
-    written: List[str] = []
     for data in dataset:
         if done >= opt.num_test:
             break
@@ -79,16 +117,24 @@ def main() -> None:
             img_path = list(img_path)[: opt.num_test - done]
             visuals = {k: v[: len(img_path)] for k, v in visuals.items()}
         if done % 5 == 0 or len(img_path) > 1:
-            logger.info("processing (%04d)-th image... %s", done, img_path)
-        save_images(webpage, visuals, img_path, aspect_ratio=opt.aspect_ratio, width=opt.display_winsize)
-        written.extend(Path(p).stem for p in img_path)
+            logger.info("processing (%04d)-th image... %s", done * world, img_path)
+        save_images(page, visuals, img_path, aspect_ratio=opt.aspect_ratio, width=opt.display_winsize)
         done += len(img_path)
-    summary = {"model": opt.model, "epoch": opt.epoch, "images": done}
+    rows_by_rank = distributed.gather_objects(page.rows)  # also waits until every rank has written its images
+    if webpage is None:
+        return
+    # rank r's k-th image is image r + k * world of the single-process order
+    ordered = [row for _, row in sorted((k * world + r, row) for r, rows in enumerate(rows_by_rank)
+                                        for k, row in enumerate(rows))]
+    for header, ims, txts, links, width in ordered:
+        webpage.add_header(header)
+        webpage.add_images(ims, txts, links, width=width)
+    summary = {"model": opt.model, "epoch": opt.epoch, "images": len(ordered)}
     if opt.eval_metrics:
-        summary.update(measure_results(web_dir, written, opt))
+        summary.update(measure_results(web_dir, [row[0] for row in ordered], opt))
     webpage.set_summary(summary)
     webpage.save()
-    logger.info("wrote %d result(s) to %s", done, os.path.join(web_dir, "index.html"))
+    logger.info("wrote %d result(s) to %s", len(ordered), os.path.join(web_dir, "index.html"))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,12 @@ exactly where the run stopped.
 A run holds a lock on its folder (a second run with the same --name is refused), finishes or cleans up a save
 that a crash interrupted, and changes nothing in the folder until its options, data and checkpoints have been
 checked. Steps with NaN/Inf losses are skipped; --max_bad_steps of them in a row stop the run.
+
+Several processes (GPUs or machines) train one model with DistributedDataParallel when started by torchrun:
+
+    torchrun --nproc_per_node 2 train.py --dataroot ./datasets/facades --name facades_pix2pix --model pix2pix
+
+``--batch_size`` is per process; the iteration counters and loss_log.txt count samples of the global batch.
 """
 from __future__ import annotations
 
@@ -23,6 +29,7 @@ import contextlib  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
+import sys  # noqa: E402
 import time  # noqa: E402
 from typing import Any, Dict, Optional  # noqa: E402
 
@@ -31,6 +38,7 @@ from evaluation.validation import create_validation  # noqa: E402
 from models import create_model  # noqa: E402
 from models.base_model import BaseModel  # noqa: E402
 from options.train_options import TrainOptions  # noqa: E402
+from util import distributed  # noqa: E402
 from util.errors import UserError  # noqa: E402
 from util.fileio import is_main_process, recover_interrupted_saves  # noqa: E402
 from util.runlock import RunLock  # noqa: E402
@@ -77,7 +85,8 @@ def resume(model: BaseModel, opt: argparse.Namespace, explicit_epoch_count: bool
     if saved["epoch_done"]:
         counters.update(epoch=saved["epoch"] + 1)
     else:
-        counters.update(epoch=saved["epoch"], epoch_iter=saved["epoch_iter"], epoch_rng=saved["epoch_rng"])
+        counters.update(epoch=saved["epoch"], epoch_iter=saved["epoch_iter"], epoch_rng=saved["epoch_rng"],
+                        resharded=saved.get("resharded", False))
     if explicit_epoch_count:
         counters.update(epoch=opt.epoch_count, epoch_iter=0, epoch_rng=None)
     logger.info("continuing at epoch %d, %d samples into it (total iterations %d)",
@@ -107,20 +116,39 @@ def main() -> None:
     options = TrainOptions()
     opt = options.parse(save=False)  # values checked; train_opt.txt is written once everything else is
     setup_logging(opt.verbose)
-    run_dir = os.path.join(opt.checkpoints_dir, opt.name)
-    with RunLock(run_dir) if is_main_process() else contextlib.nullcontext():
-        for repair in recover_interrupted_saves(run_dir):
-            logger.warning("%s", repair)
-        train(options, opt)
+    if distributed.launch_for_gpu_ids(opt.gpu_ids, sys.argv[1:]):
+        return
+    distributed.setup(opt.device)
+    try:
+        run_dir = os.path.join(opt.checkpoints_dir, opt.name)
+        with RunLock(run_dir) if is_main_process() else contextlib.nullcontext():  # rank 0 holds the folder
+            if is_main_process():
+                for repair in recover_interrupted_saves(run_dir):
+                    logger.warning("%s", repair)
+            train(options, opt)
+    except RuntimeError as err:
+        if not distributed.lost_peer(err):
+            raise
+        # a peer process died (killed, out of memory): this rank cannot go on, and must not save a checkpoint
+        reason = (str(err).strip().splitlines() or [type(err).__name__])[0][:160]
+        raise UserError(f"rank {distributed.rank()} lost contact with the other training processes ({reason}); "
+                        f"the last complete checkpoint is kept: restart with --continue_train") from err
+    finally:
+        distributed.cleanup()
 
 
 def train(options: TrainOptions, opt: argparse.Namespace) -> None:
-    """Check the data and checkpoints, then train; raises SystemExit(128 + signal) when stopped by a signal."""
+    """Check the data and checkpoints, then train (every rank of a DDP run on its own shard of each epoch);
+    raises SystemExit(128 + signal) when stopped by a signal."""
+    if distributed.rank() != 0:
+        logging.getLogger().setLevel(logging.WARNING)  # only rank 0 reports progress
     if opt.seed is not None:
-        seed_everything(opt.seed)
-    dataset = create_dataset(opt)
-    dataset_size = len(dataset)
+        seed_everything(opt.seed + distributed.rank())  # rank 0 draws the initial weights DDP broadcasts
+    world = distributed.world_size()
+    dataset = create_dataset(opt, distributed.training_sampler(opt))
+    dataset_size = len(dataset) * world  # global samples per epoch (a DDP epoch is padded to a whole round)
     logger.info("The number of training images = %d", dataset_size)
+    distributed.check_batch_size(opt)
 
     model = create_model(opt)
     model.setup(opt)
@@ -132,20 +160,28 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
     last_epoch = opt.n_epochs + opt.n_epochs_decay
     stop = StopRequest()
     bad_steps = 0
+    stopping = False
     try:
         for epoch in range(start["epoch"], last_epoch + 1):
             epoch_start_time = time.time()
             visualizer.reset()
             dataset.set_epoch(epoch)
             epoch_iter, skip = 0, 0
-            if start["epoch_rng"] is not None and epoch == start["epoch"]:
-                # mid-epoch resume: replay the epoch's data order, skip what was done, then restore the RNG
-                set_rng_state(start["epoch_rng"])
-                skip = start["epoch_iter"]
+            if epoch == start["epoch"] and start["epoch_iter"]:
+                if start["epoch_rng"] is not None:
+                    # mid-epoch resume: replay the epoch's data order, skip what was done, then restore the RNG
+                    set_rng_state(start["epoch_rng"])
+                    skip = start["epoch_iter"]
+                elif start.get("resharded") and hasattr(dataset.sampler, "set_start"):
+                    # saved by another number of processes: deal out the rest of the epoch among these
+                    dataset.sampler.set_start(start["epoch_iter"])
+                    epoch_iter = start["epoch_iter"]
+                else:
+                    skip = start["epoch_iter"]
             epoch_rng = get_rng_state()
             iterator = iter(dataset)
-            for _ in range(-(-skip // opt.batch_size)):
-                epoch_iter += batch_length(next(iterator))
+            for _ in range(-(-skip // (opt.batch_size * world))):
+                epoch_iter += batch_length(next(iterator)) * world
             if skip:
                 set_rng_state(start["rng"])
             visualizer.start_epoch(epoch, dataset_size - epoch_iter)
@@ -154,7 +190,7 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
             for data in iterator:
                 iter_start_time = time.time()
                 t_data = iter_start_time - iter_data_time
-                batch_size = batch_length(data)
+                batch_size = batch_length(data) * world  # the global batch: every rank steps at once
                 before = total_iters
                 total_iters += batch_size
                 epoch_iter += batch_size
@@ -168,7 +204,7 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
                     visualizer.display_current_results(model.get_current_visuals(), epoch, save_result, total_iters)
 
                 if crossed(before, total_iters, opt.print_freq):
-                    losses = model.get_current_losses()
+                    losses = distributed.mean_over_ranks(model.get_current_losses())
                     loss_sums += sum(losses.values())
                     loss_count += 1
                     t_comp = (time.time() - iter_start_time) / batch_size
@@ -183,14 +219,16 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
                             "epoch_done": False, "epoch_rng": epoch_rng}
                 if crossed(before, total_iters, opt.save_latest_freq):
                     logger.info("saving the latest model (epoch %d, total_iters %d)", epoch, total_iters)
-                    model.save_networks(f"iter_{total_iters}" if opt.save_by_iter else "latest", counters)
+                    model.save_networks(f"iter_{total_iters}" if opt.save_by_iter else "latest", counters,
+                                        background=True)
                 visualizer.advance(batch_size)
-                if stop.signum is not None:
+                stopping = distributed.any_rank(stop.signum is not None)  # all ranks stop at the same step
+                if stopping:
                     logger.info("saving the latest model (epoch %d, total_iters %d) before stopping", epoch, total_iters)
-                    model.save_networks("latest", counters)
+                    model.save_networks("latest", counters, background=True)
                     break
                 iter_data_time = time.time()
-            if stop.signum is not None and epoch_iter < dataset_size:
+            if stopping and epoch_iter < dataset_size:
                 break
 
             if loss_count:
@@ -198,19 +236,22 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
             model.update_learning_rate()  # after this epoch's optimizer steps
             counters = {"epoch": epoch, "epoch_iter": epoch_iter, "total_iters": total_iters,
                         "epoch_done": True, "epoch_rng": None}
-            model.save_networks("latest", counters)
+            model.save_networks("latest", counters, background=True)
             if epoch % opt.save_epoch_freq == 0:
                 logger.info("saving the model at the end of epoch %d, iters %d", epoch, total_iters)
-                model.save_networks(epoch, counters)
+                model.save_networks(epoch, counters, background=True)
             if validation is not None and epoch % opt.val_freq == 0:
                 validation.run(epoch, total_iters, counters, visualizer)
             visualizer.end_epoch(epoch, time.time() - epoch_start_time, model.get_learning_rate())
-            if stop.signum is not None:
+            if stopping:
                 break
     finally:
         stop.restore()
+        model.wait_for_saves()  # the last checkpoint set is on disk before the run ends
         visualizer.close()
-    if stop.signum is not None:
+    if stopping:
+        if stop.signum is None:
+            raise SystemExit(128 + signal.SIGTERM)  # another rank was asked to stop
         logger.info("stopped by signal %d; resume with the same command plus --continue_train", stop.signum)
         raise SystemExit(128 + stop.signum)
 

@@ -77,13 +77,17 @@ class CustomDatasetDataLoader:
             sampler = sampler(self.dataset)
         self.sampler = sampler
         device = getattr(opt, "device", None)
+        workers = int(opt.num_threads)
         self.dataloader = torch.utils.data.DataLoader(
             self.dataset,
             batch_size=opt.batch_size,
             shuffle=sampler is None and not opt.serial_batches,
             sampler=sampler,
-            num_workers=int(opt.num_threads),
-            pin_memory=device is not None and device.type == "cuda",
+            num_workers=workers,
+            pin_memory=device is not None and device.type == "cuda",  # page-locked batches copy to the GPU async
+            # workers kept across epochs save their start-up each epoch; a seeded run restarts them so that each
+            # epoch's worker seeds come from the saved RNG state (what makes --continue_train bitwise)
+            persistent_workers=workers > 0 and getattr(opt, "seed", None) is None and getattr(opt, "isTrain", False),
         )
 
     def load_data(self) -> "CustomDatasetDataLoader":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import io
 import logging
@@ -11,11 +12,13 @@ import re
 import types
 from abc import ABC, abstractmethod
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import nn
 
+from util import distributed
 from util.errors import UserError
 from util.fileio import DiskFullError, atomic_write_group, is_main_process, load_checkpoint_file
 from util.image_pool import ImagePool
@@ -31,6 +34,7 @@ logger = logging.getLogger(__name__)
 TRAIN_STATE_FORMAT = 1
 # the files of a numbered checkpoint set: {epoch}_net_X.pth, iter_{n}_net_X.pth and their _train_state.pth
 _NUMBERED_SET_FILE = re.compile(r"^(?P<kind>iter_)?(?P<number>\d+)_(net_.+|train_state)\.pth$")
+AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class NonFiniteWeightsError(UserError):
@@ -61,6 +65,12 @@ class BaseModel(ABC):
         self.metric = 0.0  # used by the plateau learning-rate policy
         self.skipped_steps: List[str] = []  # optimizers whose step the non-finite guard skipped this iteration
         self.last_save: Optional[str] = None  # the last checkpoint this run wrote, for messages
+        self._writer: Optional[ThreadPoolExecutor] = None  # writes training checkpoints while training goes on
+        self._pending_save: Optional[Future] = None
+        self.amp_dtype: Optional[torch.dtype] = AMP_DTYPES.get(getattr(opt, "amp", "none"))
+        # fp16 gradients underflow without loss scaling; bf16 has float32's exponent range and needs none
+        self.scaler: Optional[torch.amp.GradScaler] = (
+            torch.amp.GradScaler(self.device.type) if self.isTrain and self.amp_dtype is torch.float16 else None)
 
     @staticmethod
     def modify_commandline_options(parser: argparse.ArgumentParser, is_train: bool) -> argparse.ArgumentParser:
@@ -81,7 +91,8 @@ class BaseModel(ABC):
 
     # ------------------------------------------------------------------ set-up and modes
     def setup(self, opt: argparse.Namespace) -> None:
-        """Create schedulers (training), load networks (testing or --continue_train), report sizes."""
+        """Create schedulers (training), load networks (testing or --continue_train), report sizes, then
+        apply --channels_last / --compile and, in a DDP training run, wrap the networks."""
         if self.isTrain:
             self.schedulers = [networks.get_scheduler(optimizer, opt) for optimizer in self.optimizers]
             self.guard_optimizers()
@@ -90,6 +101,45 @@ class BaseModel(ABC):
         if not self.isTrain or opt.continue_train:
             self.load_networks(self.load_prefix(opt))
         self.print_networks(opt.verbose)
+        self.prepare_networks(opt)
+
+    def prepare_networks(self, opt: argparse.Namespace) -> None:
+        """Memory format, compilation and DDP. The parameters stay the same objects (the optimizers hold them)."""
+        sync_bn = self.isTrain and not getattr(opt, "no_sync_batchnorm", False)
+        for name, net in self.networks().items():
+            if getattr(opt, "channels_last", False):
+                net = net.to(memory_format=torch.channels_last)
+            if getattr(opt, "compile", False):
+                net = torch.compile(net)
+            if self.isTrain:
+                net = distributed.wrap(net, self.device, sync_bn)
+            setattr(self, "net" + name, net)
+
+    def frozen(self, net: nn.Module) -> nn.Module:
+        """``net`` for a pass whose parameters get no gradient (D while G steps): without its DDP wrapper, so no
+        gradient all-reduce is prepared for it, which would wait forever for gradients that never come."""
+        return distributed.without_ddp(net)
+
+    # ------------------------------------------------------------------ mixed precision
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The ``--amp`` autocast region for forward passes and losses (a no-op in float32)."""
+        if self.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+
+    def backward(self, loss: torch.Tensor, inputs: Optional[Sequence[torch.Tensor]] = None) -> None:
+        """Backpropagate ``loss`` (into ``inputs`` only, when given) outside autocast, scaled by the fp16
+        gradient scaler when there is one."""
+        with torch.autocast(self.device.type, enabled=False):
+            (self.scaler.scale(loss) if self.scaler is not None else loss).backward(inputs=inputs)
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        """Step ``optimizer``; under fp16 the scaler unscales first and skips the step if a gradient is NaN/Inf."""
+        with torch.autocast(self.device.type, enabled=False):
+            if self.scaler is not None:
+                self.scaler.step(optimizer)
+            else:
+                optimizer.step()
 
     @staticmethod
     def load_prefix(opt: argparse.Namespace) -> str:
@@ -105,9 +155,10 @@ class BaseModel(ABC):
             net.eval()
 
     def test(self) -> None:
-        """Forward pass without gradients, then ``compute_visuals``."""
+        """Forward pass without gradients (under ``--amp``'s autocast), then ``compute_visuals``."""
         with torch.no_grad():
-            self.forward()
+            with self.autocast():
+                self.forward()
             self.compute_visuals()
 
     def compute_visuals(self) -> None:
@@ -140,8 +191,9 @@ class BaseModel(ABC):
 
     # ------------------------------------------------------------------ visuals and losses
     def get_current_visuals(self) -> "OrderedDict[str, Any]":
-        """Images to show, in ``visual_names`` order."""
-        return OrderedDict((name, getattr(self, name)) for name in self.visual_names if hasattr(self, name))
+        """Images to show, in ``visual_names`` order, as float32 (autocast leaves some in bf16/fp16)."""
+        return OrderedDict((name, _float32(getattr(self, name))) for name in self.visual_names
+                           if hasattr(self, name))
 
     def get_current_losses(self) -> "OrderedDict[str, float]":
         """Loss values as floats, in ``loss_names`` order."""
@@ -158,16 +210,26 @@ class BaseModel(ABC):
     def training_state_path(self, prefix: str) -> str:
         return os.path.join(self.save_dir, f"{prefix}_train_state.pth")
 
-    def save_networks(self, epoch: Union[int, str], counters: Optional[Dict[str, Any]] = None) -> None:
+    def save_networks(self, epoch: Union[int, str], counters: Optional[Dict[str, Any]] = None,
+                      background: bool = False) -> None:
         """Save each network as ``{epoch}_net_{name}.pth`` (reference format), atomically, as one set.
 
         With ``counters`` (training), ``{epoch}_train_state.pth`` is written in the same set: optimizers,
         schedulers, image pools, RNG states and the counters, so ``--continue_train`` loses nothing; it also
         records the size and SHA-256 of each network file, so that a resume can tell that it reads one set.
         Weights holding NaN/Inf are never written (NonFiniteWeightsError): the previous set stays as it was.
+
+        ``background``: serialize the set now (a snapshot: the optimizers update their moments in place at the
+        next step) and write (and fsync) it in a thread while training goes on. A CycleGAN set is ~320 MB, whose
+        writing mostly waits for the disk: seconds at every epoch end, which on small datasets made training
+        measurably slower than the reference (which saves far less often). Sets are written one at a time, in
+        order; ``wait_for_saves`` waits for the last (and raises its error).
         """
+        per_rank = distributed.gather_objects({"rng": get_rng_state(), "epoch_rng": counters.get("epoch_rng")}) \
+            if counters is not None else None  # a collective: every rank takes part, rank 0 writes
         if not is_main_process():
             return
+        self.wait_for_saves()
         prefix = str(epoch)
         files: Dict[str, bytes] = OrderedDict()
         for name, net in self.networks().items():
@@ -182,16 +244,33 @@ class BaseModel(ABC):
             files[self.network_path(prefix, name)] = _serialize(state_dict)
         if counters is not None:
             state = self.training_state(counters)
+            state["ranks"] = per_rank
             state["files"] = {os.path.basename(path): _fingerprint(data) for path, data in files.items()}
             files[self.training_state_path(prefix)] = _serialize(state)
+        described = prefix if counters is None else f"{prefix}, iteration {counters['total_iters']}"
+        if not background:
+            self._write_set(prefix, described, files)
+            return
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="checkpoint-writer")
+        self._pending_save = self._writer.submit(self._write_set, prefix, described, files)
+
+    def _write_set(self, prefix: str, described: str, files: Dict[str, bytes]) -> None:
+        """Write one serialized checkpoint set atomically, then apply --keep_last (once the new set is in place)."""
         try:
             atomic_write_group([(path, (lambda f, data=data: f.write(data))) for path, data in files.items()])
         except DiskFullError as err:
             raise DiskFullError(f"disk full: no space left in {self.save_dir} to save checkpoint '{prefix}'; "
                                 f"nothing was replaced, {self.describe_last_save()}") from err.__cause__
-        self.last_save = prefix if counters is None else f"{prefix}, iteration {counters['total_iters']}"
+        self.last_save = described
         if getattr(self.opt, "keep_last", 0) > 0:
             self.remove_old_checkpoints(self.opt.keep_last)
+
+    def wait_for_saves(self) -> None:
+        """Block until the checkpoint set being written in the background is on disk; raise its error if any."""
+        pending, self._pending_save = self._pending_save, None
+        if pending is not None:
+            pending.result()
 
     def describe_last_save(self) -> str:
         """Where the user's last good checkpoint is, as a phrase for error messages."""
@@ -262,6 +341,8 @@ class BaseModel(ABC):
             "metric": self.metric,
             "rng": get_rng_state(),
             "threads": torch.get_num_threads(),
+            "world_size": distributed.world_size(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
         }
 
     def load_training_state(self, prefix: str) -> Optional[Dict[str, Any]]:
@@ -294,7 +375,23 @@ class BaseModel(ABC):
             if name in state["pools"]:
                 pool.load_state_dict(state["pools"][name], self.device)
         self.metric = state.get("metric", 0.0)
-        set_rng_state(state["rng"])
+        if self.scaler is not None and state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        counters = dict(state["counters"])
+        saved_world, world, rank = state.get("world_size", 1), distributed.world_size(), distributed.rank()
+        ranks = state.get("ranks") or [{"rng": state["rng"], "epoch_rng": counters.get("epoch_rng")}]
+        if saved_world == world:
+            set_rng_state(ranks[rank]["rng"])
+            counters["epoch_rng"] = ranks[rank]["epoch_rng"]
+        else:
+            # another sharding of the data: each rank continues the interrupted epoch from the global position
+            if rank < len(ranks):
+                set_rng_state(ranks[rank]["rng"])
+            counters["epoch_rng"] = None
+            counters["resharded"] = True
+            logger.warning("the run was saved by %d process(es) and resumes on %d: it continues from the same "
+                           "weights, optimizer state and sample count, but not bitwise like an uninterrupted run",
+                           saved_world, world)
         threads = state.get("threads")
         if threads is not None and threads != torch.get_num_threads():
             # CPU kernels split their sums by thread count, so the rounding (not the maths) changes
@@ -302,7 +399,7 @@ class BaseModel(ABC):
                            "but not bitwise like an uninterrupted run (set OMP_NUM_THREADS=%d for that)",
                            threads, torch.get_num_threads(), threads)
         logger.info("resumed the training state from %s", path)
-        return state["counters"]
+        return counters
 
     # ------------------------------------------------------------------ non-finite guard
     def guard_optimizers(self) -> None:
@@ -338,14 +435,20 @@ class BaseModel(ABC):
         return f"optimizer {index}"
 
     def train_step(self) -> Optional[str]:
-        """``optimize_parameters`` under the non-finite guard: None for a good step, else what went wrong.
+        """One optimisation step on the current batch, under ``--amp``'s autocast and the non-finite guard:
+        None for a good step, else what went wrong.
 
         Optimizers whose gradients hold NaN/Inf did not step (``guard_optimizers``); the losses that are not
         finite are named. Buffers (batch-norm running statistics) are put back as they were before a bad step,
-        since its forward pass has already updated them.
+        since its forward pass has already updated them. With fp16 the gradient scaler skips a step whose scaled
+        gradients overflowed and lowers its scale (its own recovery, not divergence, so not reported here); its
+        once-per-iteration update follows the step.
         """
         buffers = [(b, b.detach().clone()) for net in self.networks().values() for b in net.buffers()]
-        self.optimize_parameters()
+        with self.autocast():
+            self.optimize_parameters()
+        if self.scaler is not None:
+            self.scaler.update()
         skipped, self.skipped_steps = self.skipped_steps, []
         bad_losses = {name: value for name, value in self.get_current_losses().items() if not math.isfinite(value)}
         if not skipped and not bad_losses:
@@ -417,3 +520,10 @@ def _finite_gradients(optimizer: torch.optim.Optimizer) -> bool:
     if not grads:
         return True
     return bool(torch.stack([torch.isfinite(g).all() for g in grads]).all())
+
+
+def _float32(value: Any) -> Any:
+    """A reduced-precision float tensor as float32; anything else unchanged."""
+    if torch.is_tensor(value) and value.is_floating_point() and value.dtype != torch.float32:
+        return value.float()
+    return value

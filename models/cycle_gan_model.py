@@ -57,8 +57,8 @@ class CycleGANModel(BaseModel):
             self.fake_A_pool = ImagePool(opt.pool_size)
             self.fake_B_pool = ImagePool(opt.pool_size)
             self.criterionGAN = networks.GANLoss(opt.gan_mode).to(self.device)
-            self.criterionCycle = nn.L1Loss()
-            self.criterionIdt = nn.L1Loss()
+            self.criterionCycle = networks.Float32Loss(nn.L1Loss())
+            self.criterionIdt = networks.Float32Loss(nn.L1Loss())
             self.optimizer_G = torch.optim.Adam(itertools.chain(self.netG_A.parameters(), self.netG_B.parameters()),
                                                 lr=opt.lr, betas=(opt.beta1, 0.999))
             self.optimizer_D = torch.optim.Adam(itertools.chain(self.netD_A.parameters(), self.netD_B.parameters()),
@@ -86,7 +86,7 @@ class CycleGANModel(BaseModel):
         if self.opt.gan_mode == "wgangp":
             penalty, _ = networks.cal_gradient_penalty(netD, real, fake.detach(), self.device)
             loss_D = loss_D + penalty
-        loss_D.backward()
+        self.backward(loss_D)
         return loss_D
 
     def backward_D_A(self) -> None:
@@ -118,22 +118,22 @@ class CycleGANModel(BaseModel):
         else:
             self.loss_idt_A = 0
             self.loss_idt_B = 0
-        self.loss_G_A = self.criterionGAN(self.netD_A(self.fake_B), True)
-        self.loss_G_B = self.criterionGAN(self.netD_B(self.fake_A), True)
+        self.loss_G_A = self.criterionGAN(self.frozen(self.netD_A)(self.fake_B), True)
+        self.loss_G_B = self.criterionGAN(self.frozen(self.netD_B)(self.fake_A), True)
         self.loss_cycle_A = self.criterionCycle(self.rec_A, self.real_A) * lambda_A
         self.loss_cycle_B = self.criterionCycle(self.rec_B, self.real_B) * lambda_B
         self.loss_G = (self.loss_G_A + self.loss_G_B + self.loss_cycle_A + self.loss_cycle_B
                        + self.loss_idt_A + self.loss_idt_B)
-        self.loss_G.backward()
+        self.backward(self.loss_G)
 
     def optimize_parameters(self) -> None:
         self.forward()
         self.set_requires_grad([self.netD_A, self.netD_B], False)  # D needs no gradients while G steps
         self.optimizer_G.zero_grad()
         self.backward_G()
-        self.optimizer_G.step()
+        self.step(self.optimizer_G)
         self.set_requires_grad([self.netD_A, self.netD_B], True)
         self.optimizer_D.zero_grad()
         self.backward_D_A()
         self.backward_D_B()
-        self.optimizer_D.step()
+        self.step(self.optimizer_D)

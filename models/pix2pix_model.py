@@ -33,7 +33,7 @@ class Pix2PixModel(BaseModel):
             self.netD = networks.define_D(opt.input_nc + opt.output_nc, opt.ndf, opt.netD, opt.n_layers_D,
                                           opt.norm, opt.init_type, opt.init_gain).to(self.device)
             self.criterionGAN = networks.GANLoss(opt.gan_mode).to(self.device)
-            self.criterionL1 = nn.L1Loss()
+            self.criterionL1 = networks.Float32Loss(nn.L1Loss())
             self.optimizer_G = torch.optim.Adam(self.netG.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
             self.optimizer_D = torch.optim.Adam(self.netD.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
             self.optimizers = [self.optimizer_G, self.optimizer_D]
@@ -58,7 +58,7 @@ class Pix2PixModel(BaseModel):
         if self.opt.gan_mode == "wgangp":
             penalty, _ = networks.cal_gradient_penalty(self.netD, real_AB, fake_AB.detach(), self.device)
             self.loss_D = self.loss_D + penalty
-        self.loss_D.backward()
+        self.backward(self.loss_D)
 
     def backward_G(self) -> None:
         """The generator's loss; backpropagates.
@@ -67,18 +67,18 @@ class Pix2PixModel(BaseModel):
         (it alone gives blurry but correct images), the GAN term the sharp detail the L1 average washes out.
         """
         fake_AB = torch.cat((self.real_A, self.fake_B), 1)
-        self.loss_G_GAN = self.criterionGAN(self.netD(fake_AB), True)
+        self.loss_G_GAN = self.criterionGAN(self.frozen(self.netD)(fake_AB), True)
         self.loss_G_L1 = self.criterionL1(self.fake_B, self.real_B) * self.opt.lambda_L1
         self.loss_G = self.loss_G_GAN + self.loss_G_L1
-        self.loss_G.backward()
+        self.backward(self.loss_G)
 
     def optimize_parameters(self) -> None:
         self.forward()
         self.set_requires_grad(self.netD, True)
         self.optimizer_D.zero_grad()
         self.backward_D()
-        self.optimizer_D.step()
+        self.step(self.optimizer_D)
         self.set_requires_grad(self.netD, False)  # D needs no gradients while G steps
         self.optimizer_G.zero_grad()
         self.backward_G()
-        self.optimizer_G.step()
+        self.step(self.optimizer_G)

@@ -159,7 +159,7 @@ class Pix2PixHDModel(BaseModel):
         parser.add_argument("--n_local_enhancers", type=int, default=1, help="# of local enhancers (--netG local)")
         parser.add_argument("--data_type", type=int, default=32, choices=(16, 32),
                             help="16: half-precision inputs and networks at test time")
-        parser.add_argument("--fp16", action="store_true", help="train with mixed precision")
+        parser.add_argument("--fp16", action="store_true", help="pix2pixHD's name for --amp fp16")
         if is_train:
             parser.set_defaults(pool_size=0, display_freq=100, save_latest_freq=1000, save_epoch_freq=10)
             parser.add_argument("--niter", dest="n_epochs", type=int, help="the reference's --n_epochs", **alias)
@@ -195,8 +195,8 @@ class Pix2PixHDModel(BaseModel):
         return hd.input_multiple(opt.netG, opt.n_downsample_global, opt.n_local_enhancers)
 
     def __init__(self, opt: argparse.Namespace) -> None:
+        self.check_options(opt)  # first: it turns --fp16 into --amp fp16, which BaseModel reads
         super().__init__(opt)
-        self.check_options(opt)
         self.use_features = opt.instance_feat or opt.label_feat
         self.gen_features = self.use_features and not opt.load_features
         label_channels = opt.label_nc if opt.label_nc else opt.input_nc
@@ -235,9 +235,10 @@ class Pix2PixHDModel(BaseModel):
         """Reject flag combinations the model cannot run, naming the flag."""
         if opt.netG not in hd.GENERATOR_CHOICES:
             raise UserError(f"--netG {opt.netG}: --model pix2pixhd takes {' or '.join(hd.GENERATOR_CHOICES)}")
-        if opt.fp16:  # to become --amp fp16 once this codebase has mixed precision
-            raise UserError("--fp16 is not yet supported: mixed precision comes with the --amp flag; run without "
-                            "--fp16 for now")
+        if opt.fp16:
+            if opt.amp not in ("none", "fp16"):
+                raise UserError(f"--fp16 means --amp fp16; it cannot go with --amp {opt.amp}")
+            opt.amp = "fp16"
         if opt.label_nc < 0:
             raise UserError(f"--label_nc must be 0 (RGB input) or more, got {opt.label_nc}")
         if opt.isTrain:
@@ -436,12 +437,12 @@ class Pix2PixHDModel(BaseModel):
         # G step; gradients only for G's (and E's) trainable weights: D's would be discarded anyway
         trainable = [p for group in self.optimizer_G.param_groups for p in group["params"] if p.requires_grad]
         self.optimizer_G.zero_grad()
-        self.loss_G.backward(inputs=trainable)
-        self.optimizer_G.step()
+        self.backward(self.loss_G, inputs=trainable)
+        self.step(self.optimizer_G)
         # D step from the same forward: the fake of G's pre-step weights, D's pre-step weights
         self.optimizer_D.zero_grad()
-        self.loss_D.backward()
-        self.optimizer_D.step()
+        self.backward(self.loss_D)
+        self.step(self.optimizer_D)
 
     # ------------------------------------------------------------------ visuals
     def test(self) -> None:

@@ -16,7 +16,7 @@ import torch.nn as nn
 
 from util.errors import UserError
 
-from .networks import NormLayer, ResnetBlock, get_norm_layer
+from .networks import NormLayer, ResnetBlock, full_precision, get_norm_layer
 
 logger = logging.getLogger(__name__)
 
@@ -317,7 +317,9 @@ class VGGLoss(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         fx, fy = self.vgg(x), self.vgg(y)
-        return sum(w * torch.mean(torch.abs(a - b.detach())) for w, a, b in zip(VGG_WEIGHTS, fx, fy))
+        # in float32 under --amp: a mean of small feature differences in bf16/fp16 loses them
+        return sum(w * torch.mean(torch.abs(full_precision(a) - full_precision(b.detach())))
+                   for w, a, b in zip(VGG_WEIGHTS, fx, fy))
 
 
 def feature_matching_loss(pred_fake: Sequence[Sequence[torch.Tensor]], pred_real: Sequence[Sequence[torch.Tensor]],
@@ -329,7 +331,8 @@ def feature_matching_loss(pred_fake: Sequence[Sequence[torch.Tensor]], pred_real
         n_layers = len(fake_scale) - 2
         weight = (1.0 / num_D) * (4.0 / (n_layers + 1)) * lambda_feat
         for fake, real in zip(fake_scale[:-1], real_scale[:-1]):
-            total = total + weight * torch.mean(torch.abs(fake - real.detach()))
+            # in float32 under --amp
+            total = total + weight * torch.mean(torch.abs(full_precision(fake) - full_precision(real.detach())))
     return total
 
 

@@ -5,7 +5,9 @@ To add one:
 2. add flags or change defaults in ``modify_commandline_options``;
 3. in ``__init__`` list ``loss_names``, ``visual_names``, ``model_names`` and build ``self.netX``,
    the losses and ``self.optimizers``;
-4. fill ``set_input``, ``forward`` and ``optimize_parameters``.
+4. fill ``set_input``, ``forward`` and ``optimize_parameters``; there, backpropagate with ``self.backward(loss)``
+   and step with ``self.step(optimizer)`` (they apply ``--amp fp16``'s loss scaling), and call a network whose
+   parameters are frozen for this step through ``self.frozen(net)`` (no DDP gradient all-reduce for it).
 Everything else (saving, resuming, schedulers, display) comes from ``BaseModel``.
 
 This example learns a plain regression from A to B with an L1 loss.
@@ -39,7 +41,7 @@ class TemplateModel(BaseModel):
         self.netG = networks.define_G(opt.input_nc, opt.output_nc, opt.ngf, opt.netG,
                                       init_type=opt.init_type, init_gain=opt.init_gain).to(self.device)
         if self.isTrain:
-            self.criterionLoss = torch.nn.L1Loss()
+            self.criterionLoss = networks.Float32Loss(torch.nn.L1Loss())  # float32 even under --amp
             self.optimizer = torch.optim.Adam(self.netG.parameters(), lr=opt.lr, betas=(opt.beta1, 0.999))
             self.optimizers = [self.optimizer]
 
@@ -49,12 +51,12 @@ class TemplateModel(BaseModel):
     def forward(self) -> None:
         self.output = self.netG(self.data_A)
 
-    def backward(self) -> None:
+    def backward_G(self) -> None:
         self.loss_G = self.criterionLoss(self.output, self.data_B) * self.opt.lambda_regression
-        self.loss_G.backward()
+        self.backward(self.loss_G)  # BaseModel.backward: fp16 loss scaling when --amp fp16
 
     def optimize_parameters(self) -> None:
         self.forward()
         self.optimizer.zero_grad()
-        self.backward()
-        self.optimizer.step()
+        self.backward_G()
+        self.step(self.optimizer)  # BaseModel.step: skips the step on NaN/Inf gradients under fp16

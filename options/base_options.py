@@ -108,6 +108,14 @@ class BaseOptions:
         parser.add_argument("--verbose", action="store_true", help="if specified, print more debugging information")
         parser.add_argument("--suffix", default="", type=str,
                             help="customized suffix: opt.name = opt.name + suffix: e.g., {model}_{netG}_size{load_size}")
+        # speed
+        parser.add_argument("--amp", type=str, default="none", choices=["none", "bf16", "fp16"],
+                            help="mixed precision: autocast forward passes to bfloat16 or float16 (fp16 training "
+                                 "adds a gradient scaler); losses stay float32")
+        parser.add_argument("--channels_last", action="store_true",
+                            help="keep network weights and activations in channels-last memory format")
+        parser.add_argument("--compile", action="store_true",
+                            help="torch.compile the networks (slow first iterations; pays off on long runs)")
         # logging
         parser.add_argument("--use_wandb", action="store_true", help="if specified, then init wandb logging")
         parser.add_argument("--wandb_project_name", type=str, default="CycleGAN-and-pix2pix",

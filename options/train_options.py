@@ -79,6 +79,9 @@ class TrainOptions(BaseOptions):
                             help="the size of image buffer that stores previously generated images")
         parser.add_argument("--lr_policy", type=str, default="linear", choices=LR_POLICY_CHOICES,
                             help="learning rate policy. [linear | step | plateau | cosine]")
+        parser.add_argument("--no_sync_batchnorm", action="store_true",
+                            help="under DDP (torchrun) keep batch norm per process instead of synchronising its "
+                                 "statistics across processes")
         parser.add_argument("--lr_decay_iters", type=int, default=50,
                             help="multiply by a gamma every lr_decay_iters epochs (step policy)")
         parser.add_argument("--max_bad_steps", type=int, default=10,

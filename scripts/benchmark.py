@@ -7,6 +7,8 @@
     python scripts/benchmark.py monitoring [--device cpu] [--ngf 32] [--size 64] [--iters 40] [--freq 5]
         [--warmup_logs 1] [--repeats 1]
     python scripts/benchmark.py all [--device cpu]      # the three above with their defaults
+    python scripts/benchmark.py train-step --variants fp32 bf16 fp16 channels_last compile [--reference DIR]
+    python scripts/benchmark.py ddp [--nproc 2] [train-step flags]   # 1 process against N under torchrun
 
 Every subcommand also takes ``--json FILE`` (all figures with their raw samples) and ``--verbose``.
 Each figure is one line ``NAME  median X UNIT  mean Y UNIT  (details)``; warm-up iterations are excluded.
@@ -16,6 +18,17 @@ How each figure is taken:
 * ``train-step``: options from ``TrainOptions().parse([...], save=False)`` on a toy dataset drawn in a temporary
   folder, then ``create_model`` + ``setup``; each sample is the time of ``set_input`` + ``optimize_parameters``
   for one batch (loading the next batch is not timed; on CUDA the device is synchronised around each step).
+  ``--variants`` gives one figure per precision / memory format / compilation (the speed flags of train.py:
+  ``--amp bf16``, ``--amp fp16``, ``--channels_last``, ``--compile``), each with its achieved FLOP/s: the FLOPs
+  of one step counted by ``torch.utils.flop_counter`` divided by the median time, and that as a fraction of
+  the device's peak (``--peak_tflops``, else a known GPU's dense figure or, on a CPU, cores x clock x FLOPs per
+  cycle of its vector units: an estimate), and the peak memory (max allocated on CUDA, peak RSS on the CPU).
+  ``--reference DIR`` (a checkout of the reference implementation) also times the reference's own
+  ``set_input`` + ``optimize_parameters`` at the same flags, in a subprocess with DIR as its working folder,
+  alternating with ours (``--rounds``), and prints the ratio of the medians.
+* ``ddp``: the train-step figure of 1 process, then of ``--nproc`` processes started by torchrun (DDP, gloo
+  on the CPU, NCCL on GPUs; each process measures its own steps, rank 0 reports), as images per second per
+  process and in all, and the scaling efficiency (N-process images/s over N times the 1-process figure).
 * ``inference model``: ``TestModel`` (``test.py --model test``) with random weights saved and loaded back, in
   eval mode; each sample is ``set_input`` + ``test()`` (no_grad) on one batch, as images per second.
 * ``inference test.py``: ``test.py --model test`` run as a user would, on a folder of generated PNGs, for one
@@ -47,6 +60,7 @@ import math
 import os
 import platform
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -64,9 +78,10 @@ from monitoring.visdom_server import VisdomServer, VisdomServerError
 from options.base_options import OptionParser
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
+from util import distributed
 from util.cli import run_cli
 from util.errors import UserError
-from util.fileio import atomic_write_text
+from util.fileio import atomic_write_text, is_main_process
 
 logger = logging.getLogger("benchmark")
 
@@ -75,6 +90,12 @@ PROCESSING_LINE = re.compile(r"processing \((\d+)\)-th image")
 LOSS_LINE = re.compile(r"\(epoch: (\d+), iters: (\d+), time: ([0-9.]+), data: ([0-9.]+)\)")
 VISDOM_ENV = "benchmark"
 OUTPUT_TAIL_CHARS = 3000
+# train.py flags of each --variants entry
+VARIANTS = {"fp32": [], "bf16": ["--amp", "bf16"], "fp16": ["--amp", "fp16"], "channels_last": ["--channels_last"],
+            "compile": ["--compile"]}
+# dense float32 / bfloat16-float16 tensor-core peaks in TFLOP/s (vendor data sheets, SXM parts)
+GPU_PEAK_TFLOPS = {"H200": (67.0, 989.0), "H100": (67.0, 989.0), "A100": (19.5, 312.0), "V100": (15.7, 125.0),
+                   "L40S": (91.6, 362.0), "A10": (31.2, 125.0), "T4": (8.1, 65.0)}
 
 
 @dataclasses.dataclass
@@ -157,17 +178,23 @@ def endless_batches(dataset: Any) -> Iterator[Dict[str, Any]]:
 
 
 def time_calls(step: Callable[[], None], before: Callable[[], None], device: torch.device, warmup: int,
-               iters: int) -> List[float]:
-    """Seconds of each of ``iters`` calls of ``step`` after ``warmup`` untimed ones; ``before`` runs untimed."""
+               iters: int, cpu_times: Optional[List[float]] = None) -> List[float]:
+    """Seconds of each of ``iters`` calls of ``step`` after ``warmup`` untimed ones; ``before`` runs untimed.
+
+    ``cpu_times`` receives the process CPU seconds of each call: on a CPU shared with other work, wall time
+    measures the machine's load as much as the code, CPU time mostly the code.
+    """
     times = []
     for i in range(warmup + iters):
         before()
         synchronize(device)
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), time.process_time()
         step()
         synchronize(device)
         if i >= warmup:
             times.append(time.perf_counter() - start)
+            if cpu_times is not None:
+                cpu_times.append(time.process_time() - cpu_start)
     return times
 
 
@@ -204,8 +231,8 @@ def run_timed(script: str, args: Sequence[str], cwd: Path) -> Tuple[float, List[
 
 
 # ---------------------------------------------------------------------------------------------- train-step
-def bench_train_step(args: argparse.Namespace, work: Path) -> List[Figure]:
-    """Seconds per training iteration (set_input + optimize_parameters), at the model level."""
+def train_argv(args: argparse.Namespace, work: Path) -> List[str]:
+    """train.py flags of the train-step measurement (on a toy dataset drawn at ``--load_size``)."""
     load_size = args.load_size or args.crop_size
     make_toy_datasets(work / "toy", size=load_size, n_train=max(2, args.batch_size), n_test=1)
     dataroot = work / "toy" / ("shapes_paired" if args.model == "pix2pix" else "shapes")
@@ -213,10 +240,84 @@ def bench_train_step(args: argparse.Namespace, work: Path) -> List[Figure]:
             "--model", args.model, "--gpu_ids", gpu_ids_for(args.device), "--ngf", str(args.ngf),
             "--ndf", str(args.ndf), "--crop_size", str(args.crop_size), "--load_size", str(load_size),
             "--batch_size", str(args.batch_size), "--display_id", "0", "--no_html", "--num_threads", "0"]
-    if args.netG:
-        argv += ["--netG", args.netG]
+    return argv + (["--netG", args.netG] if args.netG else [])
+
+
+def count_flops(step: Callable[[], None]) -> int:
+    """FLOPs of one call of ``step`` (forward and backward), by PyTorch's FLOP counter."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return int(counter.get_total_flops())
+
+
+def peak_tflops(device: torch.device, reduced: bool, override: Optional[float]) -> Tuple[Optional[float], str]:
+    """The device's peak TFLOP/s for this precision and where the figure comes from."""
+    if override:
+        return override, "--peak_tflops"
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+        for key, (fp32, half) in GPU_PEAK_TFLOPS.items():
+            if key in name:
+                return (half if reduced else fp32), f"{key} data sheet"
+        return None, f"unknown GPU {name}"
+    # CPU: two FMA units per core, 256 bits each on AVX2 and on Zen 4's AVX-512 = 16 float32 FMAs per cycle
+    mhz = 0.0
+    try:
+        mhz = max(float(line.split(":")[1]) for line in Path("/proc/cpuinfo").read_text().splitlines()
+                  if line.startswith("cpu MHz"))
+    except (OSError, ValueError):
+        pass
+    if not mhz:
+        return None, "CPU clock unknown"
+    per_cycle = 32 * (2 if reduced else 1)  # bf16 dot products (AVX512_BF16 / AMX) double the rate
+    cores = len(os.sched_getaffinity(0))
+    return cores * mhz * 1e6 * per_cycle / 1e12, f"estimate {cores} cores x {mhz:.0f} MHz x {per_cycle} FLOP/cycle"
+
+
+def peak_memory_mb(device: torch.device) -> Tuple[float, str]:
+    """Max allocated on CUDA since the last reset; the process's peak RSS on the CPU."""
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20, "cuda max allocated"
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak RSS of the process"
+
+
+def bench_train_step(args: argparse.Namespace, work: Path) -> List[Figure]:
+    """Seconds per training iteration (set_input + train_step), at the model level, for each variant."""
+    argv = train_argv(args, work)
+    distributed.setup(torch.device("cuda") if args.device.startswith("cuda") else torch.device("cpu"))
+    figures = []
+    ours: Dict[str, List[float]] = {}
+    ref_times: List[Tuple[float, float]] = []
+    pooled_cpu: Dict[str, List[float]] = {}
+    rounds = args.rounds if args.reference else 1
+    for round_index in range(rounds):
+        for variant in args.variants:
+            figure = train_step_figure(args, argv + VARIANTS[variant], variant, pooled_cpu)
+            ours.setdefault(variant, []).extend(figure.samples)
+            if round_index == rounds - 1:
+                figures.append(dataclasses.replace(figure, samples=ours[variant]))
+        if args.reference:
+            ref_times += reference_train_step(args, argv, work)
+    if args.reference:
+        ref = Figure("train-step reference", "s/iter", [wall for wall, _ in ref_times],
+                     {"dir": args.reference, "rounds": rounds, "same flags": "fp32",
+                      "cpu s/iter": round(statistics.median(cpu for _, cpu in ref_times), 4)})
+        figures.append(ref)
+        ratio = figures[0].median / ref.median
+        cpu_ratio = figures[0].details["cpu s/iter"] / ref.details["cpu s/iter"]
+        figures.append(Figure("train-step ours/reference", "x", [], {"of": "wall medians",
+                                                                     "cpu ratio": round(cpu_ratio, 4)},
+                              median=ratio, mean=ratio))
+    return figures
+
+
+def train_step_figure(args: argparse.Namespace, argv: List[str], variant: str,
+                      pooled_cpu: Dict[str, List[float]]) -> Figure:
+    """One variant's figure; ``pooled_cpu`` collects its CPU seconds over the rounds of a side-by-side run."""
     opt = TrainOptions().parse(argv, save=False)
-    dataset = create_dataset(opt)
+    dataset = create_dataset(opt, distributed.training_sampler(opt))
     model = create_model(opt)
     model.setup(opt)
     batches = endless_batches(dataset)
@@ -227,12 +328,123 @@ def bench_train_step(args: argparse.Namespace, work: Path) -> List[Figure]:
 
     def step() -> None:
         model.set_input(current["batch"])
-        model.optimize_parameters()
+        model.train_step()
 
-    times = time_calls(step, fetch, opt.device, args.warmup, args.iters)
+    if opt.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(opt.device)
+    cpu: List[float] = []
+    times = time_calls(step, fetch, opt.device, args.warmup, args.iters, cpu)
+    pooled_cpu.setdefault(variant, []).extend(cpu)
+    if args.profile and variant == args.variants[0]:
+        profile_step(fetch, step, opt.device, args.profile)
+    fetch()
+    flops = count_flops(step)
+    median = statistics.median(times)
+    peak, source = peak_tflops(opt.device, opt.amp != "none", args.peak_tflops)
+    memory, memory_kind = peak_memory_mb(opt.device)
+    name = "train-step" if variant == "fp32" else f"train-step {variant}"
     details = {"model": opt.model, "netG": opt.netG, "ngf": opt.ngf, "ndf": opt.ndf, "crop": opt.crop_size,
-               "batch": opt.batch_size, "device": str(opt.device), "warmup": args.warmup}
-    return [Figure("train-step", "s/iter", times, details)]
+               "batch": opt.batch_size, "device": str(opt.device), "warmup": args.warmup,
+               "images/s": round(opt.batch_size / median, 3), "GFLOP/iter": round(flops / 1e9, 2),
+               "TFLOP/s": round(flops / median / 1e12, 4),
+               "of peak": f"{flops / median / 1e12 / peak:.1%}" if peak else "n/a", "peak from": source,
+               "peak MiB": round(memory, 1), "memory": memory_kind,
+               "cpu s/iter": round(statistics.median(pooled_cpu[variant]), 4)}
+    if distributed.is_distributed():
+        details["processes"] = distributed.world_size()
+    return Figure(name, "s/iter", times, details)
+
+
+def profile_step(fetch: Callable[[], None], step: Callable[[], None], device: torch.device, path: Path) -> None:
+    """Write torch.profiler's table of one iteration, loading its batch included, sorted by self time."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        with record_function("load batch"):
+            fetch()
+        with record_function("train step"):
+            step()
+        synchronize(device)
+    sort = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+    table = prof.key_averages().table(sort_by=sort, row_limit=30)
+    atomic_write_text(path, table + "\n")
+    print(f"== profile of one iteration written to {path}", flush=True)
+
+
+REFERENCE_STEP = """
+import json, sys, time
+import torch
+flags, warmup, iters = json.loads(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+sys.argv = ["train.py"] + flags
+from options.train_options import TrainOptions
+from data import create_dataset
+from models import create_model
+opt = TrainOptions().parse()
+dataset = create_dataset(opt)
+model = create_model(opt)
+model.setup(opt)
+def batches():
+    while True:
+        yield from dataset
+source = batches()
+times = []
+for i in range(warmup + iters):
+    data = next(source)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    start, cpu_start = time.perf_counter(), time.process_time()
+    model.set_input(data)
+    model.optimize_parameters()
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    times.append((time.perf_counter() - start, time.process_time() - cpu_start))
+print("REFERENCE_TIMES " + json.dumps(times[warmup:]))
+"""
+
+
+def reference_train_step(args: argparse.Namespace, argv: List[str], work: Path) -> List[Tuple[float, float]]:
+    """The reference's (wall, CPU) seconds per iteration at the same flags: its own code, in a subprocess."""
+    ref = Path(args.reference).resolve()
+    if not (ref / "models" / "cycle_gan_model.py").is_file():
+        raise UserError(f"argument --reference: {ref} is not a checkout of the reference "
+                        f"(no models/cycle_gan_model.py)")
+    env = dict(os.environ, PYTHONPATH=str(ref))
+    proc = subprocess.run([sys.executable, "-c", REFERENCE_STEP, json.dumps(argv), str(args.warmup), str(args.iters)],
+                          cwd=work, env=env, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith("REFERENCE_TIMES "):
+            return json.loads(line.split(" ", 1)[1])
+    raise SubprocessFailed(f"the reference's train step failed (status {proc.returncode}):\n"
+                           f"{(proc.stdout + proc.stderr)[-OUTPUT_TAIL_CHARS:]}")
+
+
+def bench_ddp(args: argparse.Namespace, work: Path) -> List[Figure]:
+    """train-step in 1 process, then in --nproc processes under torchrun: images/s per process and scaling."""
+    flags = ["train-step", "--device", args.device, "--model", args.model, "--ngf", str(args.ngf), "--ndf",
+             str(args.ndf), "--crop_size", str(args.crop_size), "--batch_size", str(args.batch_size),
+             "--warmup", str(args.warmup), "--iters", str(args.iters)] + (["--netG", args.netG] if args.netG else [])
+    figures, per_process = [], {}
+    for n in (1, args.nproc):
+        report = work / f"ddp_{n}.json"
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(n)]
+        env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS=str(args.threads_per_process))
+        proc = subprocess.run([*launcher, str(ROOT / "scripts" / "benchmark.py"), *flags, "--json", str(report)],
+                              cwd=work, env=env, capture_output=True, text=True)
+        if proc.returncode != 0 or not report.exists():
+            raise SubprocessFailed(f"benchmark under torchrun with {n} process(es) failed:\n"
+                                   f"{(proc.stdout + proc.stderr)[-OUTPUT_TAIL_CHARS:]}")
+        (step,) = [f for f in json.loads(report.read_text())["figures"] if f["name"] == "train-step"]
+        rates = [args.batch_size / t for t in step["samples"]]
+        per_process[n] = statistics.median(rates)
+        details = {"processes": n, "threads/process": args.threads_per_process, "all processes":
+                   f"{per_process[n] * n:.3f} images/s", "device": args.device}
+        figures.append(Figure(f"ddp {n} process(es)", "images/s", rates, details))
+    efficiency = per_process[args.nproc] / per_process[1]
+    figures.append(Figure("ddp scaling efficiency", "x", [], {"of": f"{args.nproc}-process images/s over "
+                                                                  f"{args.nproc} x 1-process"},
+                          median=efficiency, mean=efficiency))
+    return figures
 
 
 # ---------------------------------------------------------------------------------------------- inference
@@ -397,6 +609,21 @@ def non_negative(text: str) -> int:
     return value
 
 
+def add_step_flags(parser: argparse.ArgumentParser) -> None:
+    """The flags that say what one training step is (train-step and ddp)."""
+    parser.add_argument("--model", default="cycle_gan", choices=["cycle_gan", "pix2pix"])
+    parser.add_argument("--netG", default=None, help="generator (default: the model's: resnet_9blocks for "
+                        "cycle_gan, unet_256 for pix2pix, which needs --crop_size 256)")
+    parser.add_argument("--ngf", type=positive, default=64)
+    parser.add_argument("--ndf", type=positive, default=64)
+    parser.add_argument("--crop_size", type=positive, default=128)
+    parser.add_argument("--load_size", type=positive, default=None,
+                        help="size the toy images are drawn and loaded at (default: --crop_size)")
+    parser.add_argument("--batch_size", type=positive, default=1)
+    parser.add_argument("--warmup", type=non_negative, default=2, help="untimed iterations first")
+    parser.add_argument("--iters", type=positive, default=10, help="timed iterations")
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
@@ -409,17 +636,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train-step", parents=[common], formatter_class=fmt,
                            help="seconds per training iteration (model level)")
-    train.add_argument("--model", default="cycle_gan", choices=["cycle_gan", "pix2pix"])
-    train.add_argument("--netG", default=None, help="generator (default: the model's: resnet_9blocks for "
-                       "cycle_gan, unet_256 for pix2pix, which needs --crop_size 256)")
-    train.add_argument("--ngf", type=positive, default=64)
-    train.add_argument("--ndf", type=positive, default=64)
-    train.add_argument("--crop_size", type=positive, default=128)
-    train.add_argument("--load_size", type=positive, default=None,
-                       help="size the toy images are drawn and loaded at (default: --crop_size)")
-    train.add_argument("--batch_size", type=positive, default=1)
-    train.add_argument("--warmup", type=non_negative, default=2, help="untimed iterations first")
-    train.add_argument("--iters", type=positive, default=10, help="timed iterations")
+    add_step_flags(train)
+    train.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=["fp32"],
+                       help="one figure each: float32, --amp bf16, --amp fp16, --channels_last, --compile")
+    train.add_argument("--peak_tflops", type=float, default=None,
+                       help="the device's peak TFLOP/s for the fraction-of-peak column (default: estimated)")
+    train.add_argument("--reference", default=None, metavar="DIR",
+                       help="a checkout of the reference implementation: time its train step too, side by side")
+    train.add_argument("--profile", type=Path, default=None, metavar="FILE",
+                       help="write torch.profiler's table of one iteration (batch loading included) here")
+    train.add_argument("--rounds", type=positive, default=2,
+                       help="with --reference: alternate ours and the reference's this many times, pooled")
+
+    ddp = sub.add_parser("ddp", parents=[common], formatter_class=fmt,
+                         help="DDP scaling: train-step in 1 process and in --nproc processes under torchrun")
+    add_step_flags(ddp)
+    ddp.add_argument("--nproc", type=positive, default=2, help="processes of the DDP run")
+    ddp.add_argument("--threads_per_process", type=positive, default=1,
+                     help="OMP_NUM_THREADS of each process (CPU: cores / processes keeps them from competing)")
 
     infer = sub.add_parser("inference", parents=[common], formatter_class=fmt,
                            help="images per second at test time (model level and test.py)")
@@ -450,7 +684,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 BENCHMARKS: Dict[str, Callable[[argparse.Namespace, Path], List[Figure]]] = {
-    "train-step": bench_train_step, "inference": bench_inference, "monitoring": bench_monitoring}
+    "train-step": bench_train_step, "inference": bench_inference, "monitoring": bench_monitoring, "ddp": bench_ddp}
+ALL = ("train-step", "inference", "monitoring")  # what ``all`` runs
 
 
 def check(args: argparse.Namespace) -> None:
@@ -467,15 +702,17 @@ def check(args: argparse.Namespace) -> None:
 
 def run_benchmark(args: argparse.Namespace) -> List[Figure]:
     """Run one benchmark in a temporary folder that is removed afterwards; print its lines as they come."""
-    print(f"== {args.command} (device {args.device}, torch {torch.__version__}, {torch.get_num_threads()} threads)",
-          flush=True)
+    if is_main_process():
+        print(f"== {args.command} (device {args.device}, torch {torch.__version__}, "
+              f"{torch.get_num_threads()} threads)", flush=True)
     work = Path(tempfile.mkdtemp(prefix=f"benchmark_{args.command}_"))
     try:
         figures = BENCHMARKS[args.command](args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    for figure in figures:
-        print(figure.line(), flush=True)
+    if is_main_process():
+        for figure in figures:
+            print(figure.line(), flush=True)
     return figures
 
 
@@ -484,7 +721,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parser.parse_args(argv)
     if args.command == "all":
         runs = [parser.parse_args([name, "--device", args.device] + (["--verbose"] if args.verbose else []))
-                for name in BENCHMARKS]
+                for name in ALL]
     else:
         runs = [args]
     for run in runs:
@@ -499,7 +736,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except (SubprocessFailed, VisdomServerError) as err:
         print(f"error: {err}", file=sys.stderr)
         sys.exit(1)
-    if args.json is not None:
+    if args.json is not None and is_main_process():
         report = {"command": ["benchmark.py", *(sys.argv[1:] if argv is None else argv)],
                   "environment": environment(args.device), "figures": [f.to_dict() for f in figures]}
         atomic_write_text(args.json, json.dumps(report, indent=2) + "\n")

@@ -19,6 +19,11 @@ take and return float32 images in [-1, 1] shaped N x C x H x W, where H and W ar
 multiple (models/architectures.py: 4 for ResNets, 128 for unet_128, 256 for unet_256): pad and crop as
 models/tiling.py does.
 
+``--amp fp16`` / ``--amp bf16`` writes a reduced-precision network (half the size; faster where the runtime
+has such kernels): weights and computation in that type, input and output still float32. The parity check
+then compares the file with the same reduced-precision network in PyTorch. ONNX Runtime's CPU provider has no
+bfloat16 convolutions, so ``--amp bf16`` writes TorchScript only.
+
 After writing, PyTorch, the loaded TorchScript file and onnxruntime (CPU) run the same random inputs of two
 batch sizes and spatial sizes; the maximum absolute difference of each is printed, and the script exits with
 status 1 when one exceeds ``--tolerance``. ONNX needs optional packages: ``pip install onnx onnxruntime``.
@@ -50,6 +55,7 @@ from util.errors import UserError
 from util.fileio import atomic_write
 
 FORMATS = ("torchscript", "onnx")
+AMP_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 DEFAULT_OPSET = 18
 OPSETS = range(11, 21)  # what torch 2.14's exporter writes for these networks (a dynamic Pad needs 11)
 DYNAMIC_AXES = {0: "batch", 2: "height", 3: "width"}
@@ -82,10 +88,16 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                         help=f"ONNX opset version, {OPSETS.start} to {OPSETS.stop - 1} (default: {DEFAULT_OPSET})")
     parser.add_argument("--out", default=None, help="output folder (default: the checkpoint's folder)")
-    parser.add_argument("--tolerance", type=float, default=1e-4,
-                        help="largest max |difference| to PyTorch that the parity check accepts (default: 1e-4)")
+    parser.add_argument("--amp", choices=["none", *AMP_DTYPES], default="none",
+                        help="write the network in float16 or bfloat16 (input and output stay float32)")
+    parser.add_argument("--tolerance", type=float, default=None,
+                        help="largest max |difference| to PyTorch that the parity check accepts (default: 1e-4, "
+                             "1e-2 with --amp: runtimes accumulate half-precision sums in other orders)")
     add_generator_flags(parser)
-    return parser.parse_args(argv)
+    opt = parser.parse_args(argv)
+    if opt.tolerance is None:
+        opt.tolerance = 1e-4 if opt.amp == "none" else 1e-2
+    return opt
 
 
 def require_modules(modules: Sequence[str], purpose: str) -> None:
@@ -107,6 +119,18 @@ def quiet_export_warnings() -> Iterator[None]:
         warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.onnx")
         warnings.filterwarnings("ignore", category=UserWarning, message=r".*(Constant folding|instance_norm)")
         yield
+
+
+class ReducedPrecision(nn.Module):
+    """A generator computing in ``dtype`` behind a float32 interface (callers keep feeding float32 images)."""
+
+    def __init__(self, net: nn.Module, dtype: torch.dtype) -> None:
+        super().__init__()
+        self.net = net.to(dtype)
+        self.dtype = dtype
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.to(self.dtype)).float()
 
 
 def export_torchscript(net: nn.Module, spec: GeneratorSpec, example: torch.Tensor, path: Path) -> None:
@@ -176,6 +200,9 @@ def export(opt: argparse.Namespace) -> List[ParityResult]:
         if opt.opset not in OPSETS:
             raise UserError(f"--opset {opt.opset} is not supported; choose {OPSETS.start} to {OPSETS.stop - 1}")
         require_modules(["onnx", "onnxruntime"], "ONNX export")
+    if opt.amp == "bf16" and "onnx" in opt.format:
+        raise UserError("--amp bf16: ONNX Runtime's CPU provider has no bfloat16 convolutions; "
+                        "pass --format torchscript or use --amp fp16")
     flags = {name: getattr(opt, name) for name in GENERATOR_FLAGS}
     if not opt.name:
         if opt.net != [None]:
@@ -194,6 +221,9 @@ def export(opt: argparse.Namespace) -> List[ParityResult]:
 def export_one(opt: argparse.Namespace, path: Path, stem: str, flags: Dict[str, object]) -> List[ParityResult]:
     """Export the generator of one ``.pth`` file as ``{stem}.pt`` / ``{stem}.onnx`` and check its parity."""
     net, spec = load_generator(path, "cpu", **flags)
+    if opt.amp != "none":
+        net = ReducedPrecision(net, AMP_DTYPES[opt.amp])
+        stem = f"{stem}_{opt.amp}"
     out_dir = Path(opt.out) if opt.out else path.parent
     inputs = parity_inputs(spec)
     files: Dict[str, Path] = {}

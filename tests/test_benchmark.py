@@ -96,3 +96,30 @@ def test_bad_flags_are_named_before_any_work(capsys: pytest.CaptureFixture) -> N
         with pytest.raises(UserError, match="CUDA is not available"):
             benchmark.main(["train-step", "--device", "cuda"])
     assert capsys.readouterr().out == ""  # nothing was measured
+
+
+def test_train_step_variants_count_flops_and_time_a_reference_checkout_side_by_side(tmp_path: Path) -> None:
+    """--reference DIR runs DIR's own train step in a subprocess; this checkout has the reference's API, so it
+    stands in for one here."""
+    proc = run_script(SCRIPT, ["train-step", *TINY_MODEL, "--ndf", "8", "--crop_size", "32", "--warmup", "0",
+                               "--iters", "1", "--variants", "fp32", "bf16", "--reference",
+                               str(Path(__file__).resolve().parents[1]), "--rounds", "1"], timeout=300)
+    found = figures(proc.stdout)
+    assert list(found) == ["train-step", "train-step bf16", "train-step reference", "train-step ours/reference"]
+    for name in ("train-step", "train-step bf16"):
+        details = dict(item.split("=", 1) for item in found[name][3].split(", "))
+        assert float(details["GFLOP/iter"]) > 0 and float(details["TFLOP/s"]) > 0
+        assert details["of peak"].endswith("%") and float(details["peak MiB"]) > 0
+    assert found["train-step reference"][0] > 0
+    ratio = found["train-step ours/reference"][0]
+    assert ratio == pytest.approx(found["train-step"][0] / found["train-step reference"][0], rel=1e-3)
+
+
+def test_ddp_reports_images_per_second_per_process_and_the_scaling() -> None:
+    proc = run_script(SCRIPT, ["ddp", *TINY_MODEL, "--ndf", "8", "--crop_size", "32", "--warmup", "0",
+                               "--iters", "2", "--nproc", "2"], timeout=600)
+    found = figures(proc.stdout)
+    assert list(found) == ["ddp 1 process(es)", "ddp 2 process(es)", "ddp scaling efficiency"]
+    one, two = found["ddp 1 process(es)"][0], found["ddp 2 process(es)"][0]
+    assert one > 0 and two > 0 and "processes=2" in found["ddp 2 process(es)"][3]
+    assert found["ddp scaling efficiency"][0] == pytest.approx(two / one, rel=1e-3)

@@ -181,7 +181,7 @@ def test_norm_layers_and_bias_rule() -> None:
     assert isinstance(networks.get_norm_layer("batch")(4), nn.BatchNorm2d)
     instance = networks.get_norm_layer("instance")(4)
     assert isinstance(instance, nn.InstanceNorm2d) and not instance.affine and instance.running_mean is None
-    assert isinstance(networks.get_norm_layer("syncbatch")(4), nn.SyncBatchNorm)
+    assert isinstance(networks.get_norm_layer("syncbatch")(4), networks.SyncBatchNorm)  # CPU-capable (DDP on gloo)
     identity = networks.get_norm_layer("none")(4)
     x = torch.randn(2, 4, 3, 3)
     assert isinstance(identity, networks.Identity) and identity(x) is x
@@ -233,7 +233,7 @@ def test_sync_batch_norm_is_initialised_like_batch_norm() -> None:
     torch.manual_seed(0)
     net = networks.define_D(3, 64, "pixel", norm="syncbatch")
     norm = net.net[3]
-    assert isinstance(norm, nn.SyncBatchNorm)
+    assert isinstance(norm, networks.SyncBatchNorm)
     assert not torch.all(norm.weight == 1) and 0.01 < norm.weight.std().item() < 0.03
 
 

@@ -109,9 +109,15 @@ def test_reference_flag_names_are_aliases(tmp_path: Path) -> None:
     assert (defaults.netG, defaults.label_nc, defaults.pool_size, defaults.num_D) == ("global", 35, 0, 2)
 
 
+def test_fp16_is_amp_fp16_with_a_gradient_scaler(tmp_path: Path) -> None:
+    model = create_model(train_options(tmp_path, ["--fp16"]))
+    assert model.opt.amp == "fp16" and model.scaler is not None
+    assert create_model(train_options(tmp_path, [])).scaler is None
+
+
 def test_bad_flags_are_one_line_errors(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="--fp16 is not yet supported"):
-        create_model(train_options(tmp_path, ["--fp16"]))
+    with pytest.raises(UserError, match="--fp16 means --amp fp16; it cannot go with --amp bf16"):
+        create_model(train_options(tmp_path, ["--fp16", "--amp", "bf16"]))
     with pytest.raises(UserError, match="--niter_fix_global needs --netG local"):
         create_model(train_options(tmp_path, ["--niter_fix_global", "2"]))
     with pytest.raises(UserError, match="--netG resnet_9blocks"):

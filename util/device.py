@@ -58,6 +58,11 @@ def resolve_gpu_ids(gpu_ids: str) -> Tuple[List[int], torch.device]:
     for i in ids:
         _check_gpu(i, f"argument --gpu_ids {gpu_ids}", "--gpu_ids -1")
     local_rank = os.environ.get("LOCAL_RANK")
-    first = ids[int(local_rank) % len(ids)] if local_rank is not None else ids[0]
+    if local_rank is None:
+        first = ids[0]
+    elif len(ids) >= int(os.environ.get("LOCAL_WORLD_SIZE", "1")):
+        first = ids[int(local_rank)]
+    else:  # torchrun started more processes than --gpu_ids lists (e.g. the default 0): one GPU per process
+        first = int(local_rank) % torch.cuda.device_count()
     torch.cuda.set_device(first)
     return ids, torch.device("cuda", first)
