@@ -201,6 +201,21 @@ def get_params(opt: argparse.Namespace, size: Size) -> Params:
     return {"crop_pos": (x, y), "flip": flip}
 
 
+def scale_and_crop_steps(opt: argparse.Namespace, crop_pos: Optional[Tuple[int, int]],
+                         interpolation: InterpolationMode) -> List[Callable[[Any], Any]]:
+    """The scaling and cropping of ``--preprocess`` (every dataset mode's geometry starts with these)."""
+    steps: List[Callable[[Any], Any]] = []
+    if "resize" in opt.preprocess:
+        steps.append(transforms.Resize([opt.load_size, opt.load_size], interpolation=interpolation))
+    elif "scale_width" in opt.preprocess:
+        steps.append(ScaleWidth(opt.load_size, opt.crop_size, interpolation))
+    elif "scale_shortside" in opt.preprocess:
+        steps.append(ScaleShortside(opt.load_size, interpolation))
+    if "crop" in opt.preprocess:
+        steps.append(Crop(opt.crop_size, opt.preprocess, crop_pos))
+    return steps
+
+
 def get_transform(opt: argparse.Namespace, params: Optional[Params] = None, grayscale: bool = False,
                   method: Method = InterpolationMode.BICUBIC, convert: bool = True) -> transforms.Compose:
     """The pre-processing chain of ``--preprocess``, flip and (if ``convert``) a tensor in [-1, 1].
@@ -211,14 +226,7 @@ def get_transform(opt: argparse.Namespace, params: Optional[Params] = None, gray
     steps: List[Callable[[Any], Any]] = []
     if grayscale:
         steps.append(transforms.Grayscale(1))
-    if "resize" in opt.preprocess:
-        steps.append(transforms.Resize([opt.load_size, opt.load_size], interpolation=interpolation))
-    elif "scale_width" in opt.preprocess:
-        steps.append(ScaleWidth(opt.load_size, opt.crop_size, interpolation))
-    elif "scale_shortside" in opt.preprocess:
-        steps.append(ScaleShortside(opt.load_size, interpolation))
-    if "crop" in opt.preprocess:
-        steps.append(Crop(opt.crop_size, opt.preprocess, None if params is None else params["crop_pos"]))
+    steps += scale_and_crop_steps(opt, None if params is None else params["crop_pos"], interpolation)
     if _rounds_to_multiple(opt):
         steps.append(MultipleOf(_SIZE_BASE, interpolation))
     if not opt.no_flip:

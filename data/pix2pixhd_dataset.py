@@ -19,7 +19,7 @@ import torchvision.transforms as transforms
 from PIL import Image
 from torchvision.transforms import InterpolationMode
 
-from data.base_dataset import BaseDataset, Crop, Flip, ScaleShortside, ScaleWidth, get_params, multiple_of_size
+from data.base_dataset import BaseDataset, Flip, get_params, multiple_of_size, scale_and_crop_steps
 from data.image_folder import load_image, make_dataset
 from models.pix2pixhd_networks import input_multiple
 from util.errors import UserError
@@ -68,16 +68,8 @@ class Pix2PixHDDataset(BaseDataset):
         reference did for ``none`` only: its generator's output does not line up with other sizes.
         """
         opt = self.opt
-        steps: List[Callable[[Any], Any]] = []
-        if "resize" in opt.preprocess:
-            steps.append(transforms.Resize([opt.load_size, opt.load_size], interpolation=method))
-        elif "scale_width" in opt.preprocess:
-            steps.append(ScaleWidth(opt.load_size, opt.crop_size, method))
-        elif "scale_shortside" in opt.preprocess:
-            steps.append(ScaleShortside(opt.load_size, method))
-        if "crop" in opt.preprocess:
-            steps.append(Crop(opt.crop_size, opt.preprocess, params["crop_pos"]))
-        else:
+        steps = scale_and_crop_steps(opt, params["crop_pos"], method)
+        if "crop" not in opt.preprocess:
             steps.append(RoundToMultiple(self.multiple, method))
         if opt.isTrain and not opt.no_flip:
             steps.append(Flip(params["flip"]))

@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from monitoring.visdom_server import VisdomServer
@@ -79,6 +80,15 @@ def make_aligned(root: Path, n: int = 4, size=(40, 40)) -> Path:
         p.unlink()
     (root / "tmp").rmdir()
     return root
+
+
+@pytest.fixture
+def float64():
+    """float64 as the default dtype for one test: the reference's float64 traces match to 1e-6 on any CPU."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 @pytest.fixture

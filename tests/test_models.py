@@ -22,14 +22,6 @@ def fixture_argv(fixture: dict, dataroot: Path, checkpoints: Path) -> list:
     return argv
 
 
-@pytest.fixture
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 @pytest.mark.slow
 @needs_fixture(STEPS)
 def test_cycle_gan_steps_match_reference(unaligned_root: Path, tmp_path: Path, float64) -> None:

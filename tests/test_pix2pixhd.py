@@ -27,14 +27,6 @@ def train_options(tmp_path: Path, extra: List[str]) -> object:
     return TrainOptions().parse(argv, save=False)
 
 
-@pytest.fixture
-def float64():
-    previous = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64)
-    yield
-    torch.set_default_dtype(previous)
-
-
 @needs_fixture(TRACE)
 def test_reference_training_trace_in_float64(tmp_path: Path, float64) -> None:
     trace = torch.load(TRACE, weights_only=True)
