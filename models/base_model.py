@@ -170,7 +170,7 @@ class BaseModel(ABC):
     def graph_input(self) -> "tuple[nn.Module, torch.Tensor]":
         """The network a model graph shows (the first of ``model_names``: the generator) and its input (the
         first of ``visual_names``: the real source image set by ``set_input``)."""
-        return _unwrap(self.networks()[self.model_names[0]]), getattr(self, self.visual_names[0])
+        return _unwrap(self.networks()[self.model_names[0]]), getattr(self, self.visual_names[0], None)
 
     # ------------------------------------------------------------------ learning rate
     def update_learning_rate(self) -> None:

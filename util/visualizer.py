@@ -8,6 +8,7 @@ it knows none of them by name. Only the main process of a distributed run shows 
 from __future__ import annotations
 
 import argparse
+import logging
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, List, Mapping, Optional, Sequence, Union
@@ -18,6 +19,8 @@ from monitoring.history import LossHistory, MetricHistory
 from util.fileio import is_main_process
 from util.html import HTML, fitting_width
 from util.util import save_image, tensor2im, tensor2ims
+
+logger = logging.getLogger(__name__)
 
 
 def save_images(webpage: HTML, visuals: Mapping[str, Any], image_path: Union[str, Sequence[str]],
@@ -121,11 +124,17 @@ class Visualizer:
     def add_graph(self, model: Any) -> None:
         """The model's generator with its current input (``model.graph_input()``), handed to the sinks on the
         first call of the run; later calls do nothing, so train.py may call it every iteration."""
-        if self._graph_added or not self.sinks:
+        if self._graph_added:
             return
         self._graph_added = True
+        wanted = [sink for sink in self.sinks if type(sink).graph is not Sink.graph]  # only TensorBoard draws it
+        if not wanted:
+            return
         net, example = model.graph_input()
-        for sink in self.sinks:
+        if example is None:  # the model sets its first visual in forward(), not in set_input()
+            logger.warning("no model graph: %s has no input before its forward pass", type(model).__name__)
+            return
+        for sink in wanted:
             sink.graph(net, example)
 
     def log_scalars(self, scalars: Mapping[str, float], total_iters: int) -> None:
