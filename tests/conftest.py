@@ -130,6 +130,19 @@ def run_script(script: str, args: List[str], cwd: Optional[Path] = None, check: 
     return proc
 
 
+def latest_weights(folder: Path) -> Dict[str, dict]:
+    """The ``latest`` networks of a run folder, by file name."""
+    return {p.name: torch.load(p, weights_only=True) for p in sorted(folder.glob("latest_net_*.pth"))}
+
+
+def assert_same_weights(a: dict, b: dict) -> None:
+    """Bitwise equality of two ``latest_weights()`` results (and that there is something to compare)."""
+    assert a.keys() == b.keys() and a
+    for name in a:
+        for key in a[name]:
+            assert torch.equal(a[name][key], b[name][key]), f"{name}:{key} differs"
+
+
 TINY_TEST = ["--gpu_ids", "-1", "--ngf", "8", "--ndf", "8", "--load_size", "36", "--crop_size", "32",
              "--num_threads", "0"]
 TINY = TINY_TEST + ["--display_id", "0"]  # training adds the display flags

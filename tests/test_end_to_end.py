@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import (FIXTURES, TINY, TINY_TEST, make_unaligned, needs_fixture, run_script, start_script,
-                            write_image)
+from tests.conftest import (FIXTURES, TINY, TINY_TEST, assert_same_weights, make_unaligned, needs_fixture,
+                            run_script, start_script, latest_weights, write_image)
 
 LEGACY = FIXTURES / "legacy"
 pytestmark = pytest.mark.slow  # every test here runs train.py or test.py
@@ -21,17 +21,6 @@ pytestmark = pytest.mark.slow  # every test here runs train.py or test.py
 def train(dataroot: Path, ckpt: Path, name: str, *extra: str, check: bool = True):
     return run_script("train.py", ["--dataroot", str(dataroot), "--checkpoints_dir", str(ckpt), "--name", name,
                                    *TINY, "--print_freq", "1", "--display_freq", "2", *extra], check=check)
-
-
-def weights(folder: Path) -> dict:
-    return {p.name: torch.load(p, weights_only=True) for p in sorted(folder.glob("latest_net_*.pth"))}
-
-
-def assert_same_weights(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys() and a
-    for name in a:
-        for key in a[name]:
-            assert torch.equal(a[name][key], b[name][key]), f"{name}:{key} differs"
 
 
 def test_cycle_gan_train_then_test(unaligned_root: Path, tmp_path: Path) -> None:
@@ -96,12 +85,12 @@ def test_resume_after_epoch_is_bitwise_identical(unaligned_root: Path, tmp_path:
               "--save_latest_freq", "3"]
     train(unaligned_root, tmp_path, "full", *common, "--n_epochs", "3")
     train(unaligned_root, tmp_path, "split", *common, "--n_epochs", "2")
-    first_part = weights(tmp_path / "split")
+    first_part = latest_weights(tmp_path / "split")
     proc = train(unaligned_root, tmp_path, "split", *common, "--n_epochs", "3", "--continue_train")
     assert "continuing at epoch 3" in proc.stdout
-    assert_same_weights(weights(tmp_path / "full"), weights(tmp_path / "split"))
+    assert_same_weights(latest_weights(tmp_path / "full"), latest_weights(tmp_path / "split"))
     with pytest.raises(AssertionError):
-        assert_same_weights(first_part, weights(tmp_path / "split"))
+        assert_same_weights(first_part, latest_weights(tmp_path / "split"))
 
 
 def test_resume_follows_the_schedule_flags_given_now(unaligned_root: Path, tmp_path: Path) -> None:
@@ -111,13 +100,13 @@ def test_resume_follows_the_schedule_flags_given_now(unaligned_root: Path, tmp_p
     train(unaligned_root, tmp_path, "extended", *common, "--n_epochs", "1", "--n_epochs_decay", "0")
     proc = train(unaligned_root, tmp_path, "extended", *common, *schedule, "--continue_train")
     assert "the learning-rate schedule changed" in proc.stdout and "continuing at lr 0.0002" in proc.stdout
-    assert_same_weights(weights(tmp_path / "straight"), weights(tmp_path / "extended"))
+    assert_same_weights(latest_weights(tmp_path / "straight"), latest_weights(tmp_path / "extended"))
 
 
 def test_seeded_runs_repeat(unaligned_root: Path, tmp_path: Path) -> None:
     for name in ("a", "b"):
         train(unaligned_root, tmp_path, name, "--seed", "7", "--n_epochs", "1", "--n_epochs_decay", "0")
-    assert_same_weights(weights(tmp_path / "a"), weights(tmp_path / "b"))
+    assert_same_weights(latest_weights(tmp_path / "a"), latest_weights(tmp_path / "b"))
 
 
 def test_sigterm_saves_and_resume_matches_uninterrupted(tmp_path: Path) -> None:
@@ -141,7 +130,7 @@ def test_sigterm_saves_and_resume_matches_uninterrupted(tmp_path: Path) -> None:
     assert state["counters"]["total_iters"] < 16 and not state["counters"]["epoch_done"]
     resumed = run_script("train.py", [*args, "--name", "cut", "--continue_train"])
     assert "continuing at epoch" in resumed.stdout
-    assert_same_weights(weights(tmp_path / "full"), weights(tmp_path / "cut"))
+    assert_same_weights(latest_weights(tmp_path / "full"), latest_weights(tmp_path / "cut"))
 
 
 def test_checkpoint_of_another_architecture_names_the_flag(unaligned_root: Path, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Dict, List
 import pytest
 import torch
 
-from tests.conftest import TINY, TINY_TEST, make_unaligned, run_script, start_script
+from tests.conftest import TINY, TINY_TEST, assert_same_weights, make_unaligned, run_script, start_script, latest_weights
 from util.fileio import FAULT_ENV, JOURNAL_NAME
 from util.runlock import LOCK_NAME
 
@@ -40,17 +40,6 @@ def one_line_error(proc: subprocess.CompletedProcess, *words: str) -> str:
     return lines[0]
 
 
-def weights(folder: Path) -> Dict[str, dict]:
-    return {p.name: torch.load(p, weights_only=True) for p in sorted(folder.glob("latest_net_*.pth"))}
-
-
-def assert_same_weights(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys() and a
-    for name in a:
-        for key in a[name]:
-            assert torch.equal(a[name][key], b[name][key]), f"{name}:{key} differs"
-
-
 def leftovers(folder: Path) -> List[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp") or p.name in (JOURNAL_NAME, LOCK_NAME))
 
@@ -67,7 +56,7 @@ def test_divergence_skips_steps_stops_with_one_line_and_keeps_the_last_good_chec
     assert "is intact" in line
     assert proc.stdout.count("non-finite losses:") == 3 and "step of optimizer_G, optimizer_D skipped" in proc.stdout
     assert {k: v for k, v in hashes(run).items() if k.startswith("latest_")} == good
-    for state in weights(run).values():
+    for state in latest_weights(run).values():
         assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
 
 
@@ -133,7 +122,7 @@ def test_kill_during_a_save_then_resume_is_bitwise_an_uninterrupted_run(tmp_path
     assert ("completed an interrupted save" in resumed.stdout) == fault.startswith("rename")
     assert ("temporary file(s) of an interrupted save" in resumed.stdout) == fault.startswith("write")
     assert leftovers(run) == []
-    assert_same_weights(weights(tmp_path / "full"), weights(run))
+    assert_same_weights(latest_weights(tmp_path / "full"), latest_weights(run))
 
 
 def test_a_split_set_is_refused_on_resume(tmp_path: Path) -> None:
