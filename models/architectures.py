@@ -5,7 +5,7 @@ Everything that needs to know the networks reads this table: the flag choices (`
 ``networks.define_G`` / ``define_D``, the crop check of the options, the checkpoint-mismatch messages
 (models/checkpoint.py), the inference API and scripts/export.py. Adding a network is one call here::
 
-    register_generator("unet_64", _unet(6), multiple=64, layout=CheckpointLayout(read_unet_layout, depth=6))
+    register_generator("unet_32", _unet(5), multiple=32, layout=CheckpointLayout(read_unet_layout, depth=5))
 
 - ``build(**kwargs)`` returns the ``nn.Module``. It is called with keyword arguments only: ``input_nc``,
   ``output_nc``, ``ngf``, ``ndf``, ``norm`` (the flag's value), ``norm_layer`` (its constructor),
@@ -341,6 +341,8 @@ register_generator("unet_256", _unet(8), multiple=256, layout=CheckpointLayout(r
                    help="U-Net with 8 downsamplings")
 register_generator("unet_128", _unet(7), multiple=128, layout=CheckpointLayout(read_unet_layout, depth=7),
                    help="U-Net with 7 downsamplings")
+register_generator("unet_64", _unet(6), multiple=64, layout=CheckpointLayout(read_unet_layout, depth=6),
+                   help="U-Net with 6 downsamplings (64 px images, e.g. the quick start)")
 register_discriminator("basic", _basic, layout=CheckpointLayout(read_nlayer_layout, depth=3),
                        help="70x70 PatchGAN")
 register_discriminator("n_layers", _n_layers, layout=CheckpointLayout(read_nlayer_layout, depth_flag="n_layers_D"),

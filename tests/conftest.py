@@ -21,6 +21,9 @@ FIXTURES = SHARED / "fixtures" / "official"
 
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one test worker per core (scripts/run_tests.sh): in-process torch work takes one thread, like the scripts
+    torch.set_num_threads(1)
 
 # A test that starts a Python process (torch's import alone takes seconds), a server or a browser is slow; so is
 # one marked by hand. `pytest -m "not slow"` runs the rest, the fast unit tests, in seconds.

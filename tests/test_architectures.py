@@ -64,27 +64,27 @@ def test_a_checkpoint_names_the_block_count_it_was_saved_with() -> None:
 
 
 def test_registering_a_generator_is_one_call(table: Any) -> None:
-    """A U-Net with 6 downsamplings: built by define_G, accepted by the flags, named in mismatch messages."""
+    """A U-Net with 5 downsamplings: built by define_G, accepted by the flags, named in mismatch messages."""
 
     def build(*, input_nc: int, output_nc: int, ngf: int, norm_layer: Any, use_dropout: bool, **_: Any) -> nn.Module:
-        return networks.UnetGenerator(input_nc, output_nc, 6, ngf, norm_layer=norm_layer, use_dropout=use_dropout)
+        return networks.UnetGenerator(input_nc, output_nc, 5, ngf, norm_layer=norm_layer, use_dropout=use_dropout)
 
-    architectures.register_generator("unet_64", build, multiple=64, layout=CheckpointLayout(read_unet_layout, depth=6))
-    net = networks.define_G(3, 3, 8, "unet_64", "batch", extra_flag_of_some_model=1)
-    assert net(torch.zeros(1, 3, 64, 64)).shape == (1, 3, 64, 64)
-    assert "unet_64" in Choices(architectures.GENERATOR)
-    assert architecture_from_state_dict(net.state_dict())["netG"] == "unet_64"
-    with pytest.raises(CheckpointMismatchError, match="it looks like --netG unet_64, but --netG is unet_128"):
+    architectures.register_generator("unet_32", build, multiple=32, layout=CheckpointLayout(read_unet_layout, depth=5))
+    net = networks.define_G(3, 3, 8, "unet_32", "batch", extra_flag_of_some_model=1)
+    assert net(torch.zeros(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+    assert "unet_32" in Choices(architectures.GENERATOR)
+    assert architecture_from_state_dict(net.state_dict())["netG"] == "unet_32"
+    with pytest.raises(CheckpointMismatchError, match="it looks like --netG unet_32, but --netG is unet_128"):
         load_network_weights(networks.define_G(3, 3, 8, "unet_128", "batch"), net.state_dict(), "u.pth",
                              {"netG": "unet_128"})
     with pytest.raises(ValueError, match="already registered"):
-        architectures.register_generator("unet_64", build, multiple=64, layout=CheckpointLayout(read_unet_layout))
+        architectures.register_generator("unet_32", build, multiple=32, layout=CheckpointLayout(read_unet_layout))
 
 
 def test_unnamed_depth_is_described_in_words() -> None:
-    five_downs = networks.UnetGenerator(3, 3, 5, 8).state_dict()
-    layout = architectures.read_layout(five_downs)
-    assert layout is not None and architectures.describe(layout) == "a U-Net generator with 5 downsamplings"
+    nine_downs = networks.UnetGenerator(3, 3, 9, 8).state_dict()
+    layout = architectures.read_layout(nine_downs)
+    assert layout is not None and architectures.describe(layout) == "a U-Net generator with 9 downsamplings"
 
 
 @pytest.mark.slow

@@ -44,10 +44,10 @@ def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_generator_multiple() -> None:
-    assert [architectures.generator(n).multiple for n in ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256")] == \
-        [4, 4, 128, 256]
-    with pytest.raises(UserError, match="--netG 'unet_64'"):
-        architectures.generator("unet_64")
+    names = ("resnet_9blocks", "resnet_6blocks", "unet_64", "unet_128", "unet_256")
+    assert [architectures.generator(n).multiple for n in names] == [4, 4, 64, 128, 256]
+    with pytest.raises(UserError, match="--netG 'unet_32'"):
+        architectures.generator("unet_32")
 
 
 def test_pad_to_multiple_reflects_or_replicates_and_crops_back() -> None:
