@@ -54,12 +54,13 @@ class Shape(NamedTuple):
 
 def random_shape(rng: np.random.RandomState, size: int) -> Shape:
     """A shape that fits inside a ``size`` square with a small margin, in a strong colour dark enough to be ink
-    (every channel below 200: value at most 0.75)."""
+    with room to spare (value at most 0.65: every channel at most 166, well below 200), so that a translation a
+    shade lighter than its target still counts as ink."""
     kind = KINDS[rng.randint(len(KINDS))]
     radius = size * rng.uniform(0.2, 0.34)
     margin = radius + size * 0.04
     center = (rng.uniform(margin, size - margin), rng.uniform(margin, size - margin))
-    hue, saturation, value = rng.uniform(0, 1), rng.uniform(0.7, 1.0), rng.uniform(0.45, 0.75)
+    hue, saturation, value = rng.uniform(0, 1), rng.uniform(0.7, 1.0), rng.uniform(0.45, 0.65)
     color = tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, saturation, value))
     return Shape(kind, center, radius, rng.uniform(0, 2 * math.pi), color)  # type: ignore[arg-type]
 

@@ -9,6 +9,7 @@
     python scripts/benchmark.py all [--device cpu]      # the three above with their defaults
     python scripts/benchmark.py train-step --variants fp32 bf16 fp16 channels_last compile [--reference DIR]
     python scripts/benchmark.py ddp [--nproc 2] [train-step flags]   # 1 process against N under torchrun
+    python scripts/benchmark.py train-e2e [train-step flags] [--num_threads 4] [--reference DIR]
 
 Every subcommand also takes ``--json FILE`` (all figures with their raw samples) and ``--verbose``.
 Each figure is one line ``NAME  median X UNIT  mean Y UNIT  (details)``; warm-up iterations are excluded.
@@ -26,6 +27,12 @@ How each figure is taken:
   ``--reference DIR`` (a checkout of the reference implementation) also times the reference's own
   ``set_input`` + ``optimize_parameters`` at the same flags, in a subprocess with DIR as its working folder,
   alternating with ours (``--rounds``), and prints the ratio of the medians.
+* ``train-e2e``: ``train.py`` run as a user would, for one epoch of ``--warmup`` + ``--iters`` toy images with a
+  loss line after each iteration: the wall time between consecutive loss lines as they appear on its output
+  (loading the batch with ``--num_threads`` workers, the step, and the loop's own work: loss lines, counters,
+  checks), the time until the first line (start-up: imports, options, data, networks) and the whole run.
+  ``--reference DIR`` runs the reference's ``train.py`` at the same flags (from DIR, alternated with ours,
+  ``--rounds``) and prints the ratio of the per-iteration medians.
 * ``ddp``: the train-step figure of 1 process, then of ``--nproc`` processes started by torchrun (DDP, gloo
   on the CPU, NCCL on GPUs; each process measures its own steps, rank 0 reports), as images per second per
   process and in all, and the scaling efficiency (N-process images/s over N times the 1-process figure).
@@ -210,13 +217,15 @@ def script_env() -> Dict[str, str]:
     return dict(os.environ, PYTHONUNBUFFERED="1")
 
 
-def run_timed(script: str, args: Sequence[str], cwd: Path) -> Tuple[float, List[Tuple[float, str]]]:
-    """Run ``python ROOT/script args``; return its wall time and every output line with its arrival time
-    (seconds after the start). A non-zero exit raises SubprocessFailed with the end of the output."""
-    command = [sys.executable, str(ROOT / script), *args]
+def run_timed(script: str, args: Sequence[str], cwd: Path, checkout: Path = ROOT) -> Tuple[float, List[Tuple[float, str]]]:
+    """Run ``python CHECKOUT/script args`` (this project's, or the reference's with its folder on the path); return
+    its wall time and every output line with its arrival time (seconds after the start). A non-zero exit raises
+    SubprocessFailed with the end of the output."""
+    command = [sys.executable, str(checkout / script), *args]
     logger.info("running %s", " ".join(command))
+    env = script_env() if checkout == ROOT else dict(script_env(), PYTHONPATH=str(checkout))
     start = time.perf_counter()
-    proc = subprocess.Popen(command, cwd=cwd, env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, bufsize=1)
     lines: List[Tuple[float, str]] = []
     assert proc.stdout is not None
@@ -231,16 +240,17 @@ def run_timed(script: str, args: Sequence[str], cwd: Path) -> Tuple[float, List[
 
 
 # ---------------------------------------------------------------------------------------------- train-step
-def train_argv(args: argparse.Namespace, work: Path) -> List[str]:
-    """train.py flags of the train-step measurement (on a toy dataset drawn at ``--load_size``)."""
+def train_argv(args: argparse.Namespace, work: Path, n_train: int = 2, loader: bool = True) -> List[str]:
+    """train.py flags of a training measurement, on ``n_train`` toy images drawn at ``--load_size``; ``loader``:
+    load in the main process (``--num_threads 0``), else leave the data loader flags to the caller."""
     load_size = args.load_size or args.crop_size
-    make_toy_datasets(work / "toy", size=load_size, n_train=max(2, args.batch_size), n_test=1)
+    make_toy_datasets(work / "toy", size=load_size, n_train=max(n_train, args.batch_size), n_test=1)
     dataroot = work / "toy" / ("shapes_paired" if args.model == "pix2pix" else "shapes")
     argv = ["--dataroot", str(dataroot), "--name", "bench_train", "--checkpoints_dir", str(work / "checkpoints"),
             "--model", args.model, "--gpu_ids", gpu_ids_for(args.device), "--ngf", str(args.ngf),
             "--ndf", str(args.ndf), "--crop_size", str(args.crop_size), "--load_size", str(load_size),
-            "--batch_size", str(args.batch_size), "--display_id", "0", "--no_html", "--num_threads", "0"]
-    return argv + (["--netG", args.netG] if args.netG else [])
+            "--batch_size", str(args.batch_size), "--display_id", "0", "--no_html"]
+    return argv + (["--num_threads", "0"] if loader else []) + (["--netG", args.netG] if args.netG else [])
 
 
 def count_flops(step: Callable[[], None]) -> int:
@@ -403,12 +413,18 @@ print("REFERENCE_TIMES " + json.dumps(times[warmup:]))
 """
 
 
-def reference_train_step(args: argparse.Namespace, argv: List[str], work: Path) -> List[Tuple[float, float]]:
-    """The reference's (wall, CPU) seconds per iteration at the same flags: its own code, in a subprocess."""
+def reference_checkout(args: argparse.Namespace) -> Path:
+    """The --reference folder, once it is known to hold the reference's code."""
     ref = Path(args.reference).resolve()
     if not (ref / "models" / "cycle_gan_model.py").is_file():
         raise UserError(f"argument --reference: {ref} is not a checkout of the reference "
                         f"(no models/cycle_gan_model.py)")
+    return ref
+
+
+def reference_train_step(args: argparse.Namespace, argv: List[str], work: Path) -> List[Tuple[float, float]]:
+    """The reference's (wall, CPU) seconds per iteration at the same flags: its own code, in a subprocess."""
+    ref = reference_checkout(args)
     env = dict(os.environ, PYTHONPATH=str(ref))
     proc = subprocess.run([sys.executable, "-c", REFERENCE_STEP, json.dumps(argv), str(args.warmup), str(args.iters)],
                           cwd=work, env=env, capture_output=True, text=True)
@@ -444,6 +460,44 @@ def bench_ddp(args: argparse.Namespace, work: Path) -> List[Figure]:
     figures.append(Figure("ddp scaling efficiency", "x", [], {"of": f"{args.nproc}-process images/s over "
                                                                   f"{args.nproc} x 1-process"},
                           median=efficiency, mean=efficiency))
+    return figures
+
+
+def bench_train_e2e(args: argparse.Namespace, work: Path) -> List[Figure]:
+    """train.py as a user runs it, one epoch of ``--warmup + --iters`` images, a loss line per iteration: the wall
+    time between loss lines (data loading, the step and the loop's bookkeeping) and until the first one
+    (start-up); with ``--reference DIR`` the reference's train.py at the same flags, runs alternated."""
+    argv = train_argv(args, work, n_train=args.warmup + args.iters, loader=False)
+    argv += ["--n_epochs", "1", "--n_epochs_decay", "0", "--print_freq", "1", "--save_epoch_freq", "1000000",
+             "--num_threads", str(args.num_threads)]
+    checkouts = {"ours": ROOT}
+    if args.reference:
+        checkouts["reference"] = reference_checkout(args)
+    samples: Dict[str, Dict[str, List[float]]] = {who: {"iter": [], "start": [], "total": []} for who in checkouts}
+    for round_index in range(args.rounds if args.reference else 1):
+        for who, checkout in checkouts.items():
+            run_argv = [*argv, "--name", f"e2e_{who}_{round_index}"]
+            wall, lines = run_timed("train.py", run_argv, work, checkout)
+            stamps = stamped_loss_lines(lines)
+            if len(stamps) != args.warmup + args.iters:
+                raise SubprocessFailed(f"{who} train.py printed {len(stamps)} loss lines, expected "
+                                       f"{args.warmup + args.iters}")
+            steady = stamps[max(args.warmup - 1, 0):]
+            samples[who]["iter"] += [t1 - t0 for (_, t0), (_, t1) in zip(steady, steady[1:])]
+            samples[who]["start"].append(stamps[0][1])
+            samples[who]["total"].append(wall)
+    details = {"model": args.model, "netG": args.netG or "default", "ngf": args.ngf, "crop": args.crop_size,
+               "batch": args.batch_size, "num_threads": args.num_threads, "device": args.device}
+    figures = []
+    for who in checkouts:
+        figures += [Figure(f"train.py {who} wall", "s/iter", samples[who]["iter"], dict(details, between="loss lines")),
+                    Figure(f"train.py {who} first line", "s", samples[who]["start"], {"includes": "start-up"}),
+                    Figure(f"train.py {who} total", "s", samples[who]["total"], {"images": args.warmup + args.iters})]
+    if args.reference:
+        ours, ref = figures[0], figures[3]
+        ratio = ours.median / ref.median
+        figures.append(Figure("train.py ours/reference", "x", [], {"of": "wall medians between loss lines"},
+                              median=ratio, mean=ours.mean / ref.mean))
     return figures
 
 
@@ -648,6 +702,17 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--rounds", type=positive, default=2,
                        help="with --reference: alternate ours and the reference's this many times, pooled")
 
+    e2e = sub.add_parser("train-e2e", parents=[common], formatter_class=fmt,
+                         help="train.py end to end (data loading and start-up included), optionally beside the "
+                              "reference's")
+    add_step_flags(e2e)
+    e2e.add_argument("--num_threads", type=non_negative, default=4,
+                     help="train.py's data loader workers (4: both projects' default)")
+    e2e.add_argument("--reference", default=None, metavar="DIR",
+                     help="a checkout of the reference implementation: run its train.py too, side by side")
+    e2e.add_argument("--rounds", type=positive, default=2,
+                     help="with --reference: alternate ours and the reference's this many times, pooled")
+
     ddp = sub.add_parser("ddp", parents=[common], formatter_class=fmt,
                          help="DDP scaling: train-step in 1 process and in --nproc processes under torchrun")
     add_step_flags(ddp)
@@ -684,7 +749,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 BENCHMARKS: Dict[str, Callable[[argparse.Namespace, Path], List[Figure]]] = {
-    "train-step": bench_train_step, "inference": bench_inference, "monitoring": bench_monitoring, "ddp": bench_ddp}
+    "train-step": bench_train_step, "train-e2e": bench_train_e2e, "inference": bench_inference,
+    "monitoring": bench_monitoring, "ddp": bench_ddp}
 ALL = ("train-step", "inference", "monitoring")  # what ``all`` runs
 
 
@@ -694,6 +760,9 @@ def check(args: argparse.Namespace) -> None:
     if args.command == "inference" and not args.no_e2e and 1 in args.batch_sizes and args.e2e_images < 5:
         raise UserError(f"argument --e2e_images: test.py reports every 5th image at batch size 1, so at least 5 "
                         f"are needed to time an interval, got {args.e2e_images}")
+    if args.command == "train-e2e" and args.warmup == 0 and args.iters < 2:
+        raise UserError("argument --iters: without warm-up the first loss line starts the timing, so at least 2 "
+                        f"iterations are needed to time an interval, got {args.iters}")
     if args.command == "monitoring" and args.iters // args.freq < min_loss_lines(args.warmup_logs):
         raise UserError(f"argument --iters: {args.iters} iterations give {args.iters // args.freq} loss lines at "
                         f"--freq {args.freq}; need at least {min_loss_lines(args.warmup_logs)} with --warmup_logs "

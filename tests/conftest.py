@@ -30,6 +30,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 SLOW_CALLS = ("run_script(", "start_script(", "capture_page(", "visdom_server", "VisdomServer(", "watched_run")
 
 
+LONGEST_FIRST = ("test_quickstart.py", "test_distributed.py")  # each of their slow tests trains for 20 s to 2 min
+
+
 def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
     for item in items:
         function = getattr(item, "function", None)
@@ -39,6 +42,10 @@ def pytest_collection_modifyitems(items: List[pytest.Item]) -> None:
             source = ""
         if any(call in source for call in SLOW_CALLS):
             item.add_marker(pytest.mark.slow)
+    # the longest tests first, the unit tests last: under pytest-xdist the workers then finish together instead of
+    # one of them running a minute-long quick start alone at the end
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: (item.get_closest_marker("slow") is None, rank.get(item.path.name, len(rank))))
 
 
 def needs_fixture(path: Path, what: str = "reference fixture") -> pytest.MarkDecorator:

@@ -115,6 +115,24 @@ def test_train_step_variants_count_flops_and_time_a_reference_checkout_side_by_s
     assert ratio == pytest.approx(found["train-step"][0] / found["train-step reference"][0], rel=1e-3)
 
 
+def test_train_e2e_times_train_py_and_a_reference_checkout_between_loss_lines(tmp_path: Path) -> None:
+    """Both train.py runs (this checkout standing in for the reference) print one loss line per image: the
+    intervals between them, the start-up and the ratio of the medians are reported."""
+    report = tmp_path / "e2e.json"
+    proc = run_script(SCRIPT, ["train-e2e", *TINY_MODEL, "--ndf", "8", "--crop_size", "32", "--warmup", "1",
+                               "--iters", "2", "--num_threads", "1", "--reference",
+                               str(Path(__file__).resolve().parents[1]), "--rounds", "1", "--json", str(report)],
+                      timeout=300)
+    found = figures(proc.stdout)
+    assert list(found) == [f"train.py {who} {what}" for who in ("ours", "reference")
+                           for what in ("wall", "first line", "total")] + ["train.py ours/reference"]
+    samples = {f["name"]: f["samples"] for f in json.loads(report.read_text())["figures"]}
+    assert len(samples["train.py ours wall"]) == len(samples["train.py reference wall"]) == 2
+    assert 0 < found["train.py ours first line"][0] < found["train.py ours total"][0]
+    ratio = found["train.py ours/reference"][0]
+    assert ratio == pytest.approx(found["train.py ours wall"][0] / found["train.py reference wall"][0], rel=1e-3)
+
+
 def test_ddp_reports_images_per_second_per_process_and_the_scaling() -> None:
     proc = run_script(SCRIPT, ["ddp", *TINY_MODEL, "--ndf", "8", "--crop_size", "32", "--warmup", "0",
                                "--iters", "2", "--nproc", "2"], timeout=600)
