@@ -75,10 +75,12 @@ def main() -> None:
     if opt.eval_metrics:
         check_eval_metrics(opt)
     distributed.setup(opt.device)
+    completed = False
     try:
         run(opt)
+        completed = True
     finally:
-        distributed.cleanup()
+        distributed.cleanup(completed)
 
 
 def run(opt: argparse.Namespace) -> None:

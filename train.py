@@ -119,6 +119,7 @@ def main() -> None:
     if distributed.launch_for_gpu_ids(opt.gpu_ids, sys.argv[1:]):
         return
     distributed.setup(opt.device)
+    completed = False
     try:
         run_dir = os.path.join(opt.checkpoints_dir, opt.name)
         with RunLock(run_dir) if is_main_process() else contextlib.nullcontext():  # rank 0 holds the folder
@@ -126,6 +127,7 @@ def main() -> None:
                 for repair in recover_interrupted_saves(run_dir):
                     logger.warning("%s", repair)
             train(options, opt)
+        completed = True
     except RuntimeError as err:
         if not distributed.lost_peer(err):
             raise
@@ -134,7 +136,7 @@ def main() -> None:
         raise UserError(f"rank {distributed.rank()} lost contact with the other training processes ({reason}); "
                         f"the last complete checkpoint is kept: restart with --continue_train") from err
     finally:
-        distributed.cleanup()
+        distributed.cleanup(completed)
 
 
 def train(options: TrainOptions, opt: argparse.Namespace) -> None:

@@ -36,7 +36,7 @@ def main() -> None:
         model.train_step()
     if distributed.rank() == 0:
         torch.save({name: state_dict_for_saving(net) for name, net in model.networks().items()}, out)
-    distributed.cleanup()
+    distributed.cleanup(completed=True)
 
 
 if __name__ == "__main__":

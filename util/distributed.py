@@ -51,8 +51,13 @@ def setup(device: torch.device) -> None:
     logger.info("rank %d of %d joined the %s process group", rank(), world_size(), backend)
 
 
-def cleanup() -> None:
+def cleanup(completed: bool = False) -> None:
+    """Leave the process group. After a ``completed`` run every rank first waits for the others: a rank that
+    tears down its gloo connections while another still finishes its last collective can abort at exit
+    ("terminate called without an active exception"); after a failure there may be nobody left to wait for."""
     if dist.is_available() and dist.is_initialized():
+        if completed and is_distributed():
+            dist.barrier()
         dist.destroy_process_group()
 
 
