@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, TINY, make_aligned, make_unaligned, run_script, script_command
+from models.base_model import cpu_has_native
 from util.distributed import ShardSampler
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
@@ -205,8 +206,10 @@ def test_bf16_autocast_trains_with_losses_close_to_float32(tmp_path: Path) -> No
     root = make_unaligned(tmp_path / "data")
     args = ["--dataroot", str(root), "--model", "cycle_gan", *TINY, *SAME_DATA, "--n_epochs", "1",
             "--n_epochs_decay", "0", "--print_freq", "1", "--checkpoints_dir", str(tmp_path / "ck")]
-    run_script("train.py", [*args, "--name", "fp32"])
-    run_script("train.py", [*args, "--name", "bf16", "--amp", "bf16"])
+    assert "has no native" not in run_script("train.py", [*args, "--name", "fp32"]).stdout
+    emulated = run_script("train.py", [*args, "--name", "bf16", "--amp", "bf16"]).stdout
+    # a CPU without bfloat16 instructions is told that autocast will be slower there; one with them is not
+    assert ("has no native bf16 instructions" in emulated) == (not cpu_has_native(torch.bfloat16)), emulated[-3000:]
     fp32, bf16 = loss_lines(tmp_path / "ck" / "fp32"), loss_lines(tmp_path / "ck" / "bf16")
     assert len(bf16) == len(fp32) == 4
     # the first losses come from the same weights: only bf16's 8-bit mantissa in the convolutions separates them
