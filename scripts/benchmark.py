@@ -81,6 +81,7 @@ import torch
 
 from data import create_dataset
 from models import create_model
+from models.base_model import AMP_DTYPES, cpu_has_native
 from monitoring.visdom_server import VisdomServer, VisdomServerError
 from options.base_options import OptionParser
 from options.test_options import TestOptions
@@ -262,8 +263,10 @@ def count_flops(step: Callable[[], None]) -> int:
     return int(counter.get_total_flops())
 
 
-def peak_tflops(device: torch.device, reduced: bool, override: Optional[float]) -> Tuple[Optional[float], str]:
-    """The device's peak TFLOP/s for this precision and where the figure comes from."""
+def peak_tflops(device: torch.device, reduced: Optional[torch.dtype],
+                override: Optional[float]) -> Tuple[Optional[float], str]:
+    """The device's peak TFLOP/s for this precision (``reduced``: the autocast dtype, None in float32) and where
+    the figure comes from."""
     if override:
         return override, "--peak_tflops"
     if device.type == "cuda":
@@ -281,7 +284,8 @@ def peak_tflops(device: torch.device, reduced: bool, override: Optional[float]) 
         pass
     if not mhz:
         return None, "CPU clock unknown"
-    per_cycle = 32 * (2 if reduced else 1)  # bf16 dot products (AVX512_BF16 / AMX) double the rate
+    # bf16/fp16 dot products (AVX512_BF16 / AMX) double the rate; emulated ones run at float32's peak at best
+    per_cycle = 32 * (2 if reduced and cpu_has_native(reduced) else 1)
     cores = len(os.sched_getaffinity(0))
     return cores * mhz * 1e6 * per_cycle / 1e12, f"estimate {cores} cores x {mhz:.0f} MHz x {per_cycle} FLOP/cycle"
 
@@ -350,7 +354,7 @@ def train_step_figure(args: argparse.Namespace, argv: List[str], variant: str,
     fetch()
     flops = count_flops(step)
     median = statistics.median(times)
-    peak, source = peak_tflops(opt.device, opt.amp != "none", args.peak_tflops)
+    peak, source = peak_tflops(opt.device, AMP_DTYPES.get(opt.amp), args.peak_tflops)
     memory, memory_kind = peak_memory_mb(opt.device)
     name = "train-step" if variant == "fp32" else f"train-step {variant}"
     details = {"model": opt.model, "netG": opt.netG, "ngf": opt.ngf, "ndf": opt.ndf, "crop": opt.crop_size,
