@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from util import distributed
+from util.device import cpu_has_native
 from util.errors import UserError
 from util.fileio import DiskFullError, atomic_write_group, is_main_process, load_checkpoint_file
 from util.image_pool import ImagePool
@@ -30,15 +31,6 @@ from .architectures import ARCHITECTURE_FLAGS
 from .checkpoint import _unwrap, load_network_weights, state_dict_for_saving
 
 logger = logging.getLogger(__name__)
-
-
-def cpu_has_native(dtype: torch.dtype) -> bool:
-    """Whether this CPU computes ``dtype`` (bfloat16 / float16) convolutions natively, as oneDNN reports it."""
-    probe = {torch.bfloat16: "_is_mkldnn_bf16_supported", torch.float16: "_is_mkldnn_fp16_supported"}.get(dtype)
-    try:
-        return bool(getattr(torch.ops.mkldnn, probe)())
-    except (AttributeError, RuntimeError, TypeError):
-        return True  # cannot tell: say nothing
 
 TRAIN_STATE_FORMAT = 1
 # the files of a numbered checkpoint set: {epoch}_net_X.pth, iter_{n}_net_X.pth and their _train_state.pth

@@ -80,14 +80,16 @@ from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tupl
 import torch
 
 from data import create_dataset
+from datasets import make_toy_dataset as toy  # the toy shapes, drawn in a temporary folder
 from models import create_model
-from models.base_model import AMP_DTYPES, cpu_has_native
+from models.base_model import AMP_DTYPES
 from monitoring.visdom_server import VisdomServer, VisdomServerError
 from options.base_options import OptionParser
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from util import distributed
 from util.cli import run_cli
+from util.device import cpu_has_native
 from util.errors import UserError
 from util.fileio import atomic_write_text, is_main_process
 
@@ -166,16 +168,6 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def make_toy_datasets(root: Path, size: int, n_train: int, n_test: int) -> None:
-    """Draw the project's toy datasets (shapes/ unpaired, shapes_paired/ A|B) at ``size`` pixels under ``root``."""
-    path = ROOT / "datasets" / "make_toy_dataset.py"
-    spec = importlib.util.spec_from_file_location("make_toy_dataset", path)
-    assert spec is not None and spec.loader is not None, path
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.make_toy_datasets(root, size=size, n_train=n_train, n_test=n_test)
-
-
 def endless_batches(dataset: Any) -> Iterator[Dict[str, Any]]:
     """Batches of ``dataset``, epoch after epoch, so that any number of timed steps can be taken."""
     epoch = 1
@@ -241,17 +233,17 @@ def run_timed(script: str, args: Sequence[str], cwd: Path, checkout: Path = ROOT
 
 
 # ---------------------------------------------------------------------------------------------- train-step
-def train_argv(args: argparse.Namespace, work: Path, n_train: int = 2, loader: bool = True) -> List[str]:
-    """train.py flags of a training measurement, on ``n_train`` toy images drawn at ``--load_size``; ``loader``:
-    load in the main process (``--num_threads 0``), else leave the data loader flags to the caller."""
+def train_argv(args: argparse.Namespace, work: Path, n_train: int = 2, num_threads: int = 0) -> List[str]:
+    """train.py flags of a training measurement (a later ``--name`` overrides its run name), on ``n_train`` toy
+    images drawn at ``--load_size``, loaded by ``num_threads`` workers (0: in the training process)."""
     load_size = args.load_size or args.crop_size
-    make_toy_datasets(work / "toy", size=load_size, n_train=max(n_train, args.batch_size), n_test=1)
+    toy.make_toy_datasets(work / "toy", size=load_size, n_train=max(n_train, args.batch_size), n_test=1)
     dataroot = work / "toy" / ("shapes_paired" if args.model == "pix2pix" else "shapes")
     argv = ["--dataroot", str(dataroot), "--name", "bench_train", "--checkpoints_dir", str(work / "checkpoints"),
             "--model", args.model, "--gpu_ids", gpu_ids_for(args.device), "--ngf", str(args.ngf),
             "--ndf", str(args.ndf), "--crop_size", str(args.crop_size), "--load_size", str(load_size),
-            "--batch_size", str(args.batch_size), "--display_id", "0", "--no_html"]
-    return argv + (["--num_threads", "0"] if loader else []) + (["--netG", args.netG] if args.netG else [])
+            "--batch_size", str(args.batch_size), "--display_id", "0", "--no_html", "--num_threads", str(num_threads)]
+    return argv + (["--netG", args.netG] if args.netG else [])
 
 
 def count_flops(step: Callable[[], None]) -> int:
@@ -471,21 +463,19 @@ def bench_train_e2e(args: argparse.Namespace, work: Path) -> List[Figure]:
     """train.py as a user runs it, one epoch of ``--warmup + --iters`` images, a loss line per iteration: the wall
     time between loss lines (data loading, the step and the loop's bookkeeping) and until the first one
     (start-up); with ``--reference DIR`` the reference's train.py at the same flags, runs alternated."""
-    argv = train_argv(args, work, n_train=args.warmup + args.iters, loader=False)
-    argv += ["--n_epochs", "1", "--n_epochs_decay", "0", "--print_freq", "1", "--save_epoch_freq", "1000000",
-             "--num_threads", str(args.num_threads)]
+    images = args.warmup + args.iters
+    argv = train_argv(args, work, images, args.num_threads)  # draws the images once, for every run
+    argv += ["--n_epochs", "1", "--n_epochs_decay", "0", "--print_freq", "1", "--save_epoch_freq", "1000000"]
     checkouts = {"ours": ROOT}
     if args.reference:
         checkouts["reference"] = reference_checkout(args)
     samples: Dict[str, Dict[str, List[float]]] = {who: {"iter": [], "start": [], "total": []} for who in checkouts}
     for round_index in range(args.rounds if args.reference else 1):
         for who, checkout in checkouts.items():
-            run_argv = [*argv, "--name", f"e2e_{who}_{round_index}"]
-            wall, lines = run_timed("train.py", run_argv, work, checkout)
+            wall, lines = run_timed("train.py", [*argv, "--name", f"e2e_{who}_{round_index}"], work, checkout)
             stamps = stamped_loss_lines(lines)
-            if len(stamps) != args.warmup + args.iters:
-                raise SubprocessFailed(f"{who} train.py printed {len(stamps)} loss lines, expected "
-                                       f"{args.warmup + args.iters}")
+            if len(stamps) != images:
+                raise SubprocessFailed(f"{who} train.py printed {len(stamps)} loss lines, expected {images}")
             steady = stamps[max(args.warmup - 1, 0):]
             samples[who]["iter"] += [t1 - t0 for (_, t0), (_, t1) in zip(steady, steady[1:])]
             samples[who]["start"].append(stamps[0][1])
@@ -496,7 +486,7 @@ def bench_train_e2e(args: argparse.Namespace, work: Path) -> List[Figure]:
     for who in checkouts:
         figures += [Figure(f"train.py {who} wall", "s/iter", samples[who]["iter"], dict(details, between="loss lines")),
                     Figure(f"train.py {who} first line", "s", samples[who]["start"], {"includes": "start-up"}),
-                    Figure(f"train.py {who} total", "s", samples[who]["total"], {"images": args.warmup + args.iters})]
+                    Figure(f"train.py {who} total", "s", samples[who]["total"], {"images": images})]
     if args.reference:
         ours, ref = figures[0], figures[3]
         ratio = ours.median / ref.median
@@ -518,7 +508,7 @@ def bench_inference(args: argparse.Namespace, work: Path) -> List[Figure]:
     """Images per second of test-time translation: model level (TestModel) and end to end (test.py)."""
     largest = max(args.batch_sizes)
     n_images = largest if args.no_e2e else max(e2e_num_test(b, args.e2e_images) for b in args.batch_sizes)
-    make_toy_datasets(work / "toy", size=args.size, n_train=1, n_test=n_images)
+    toy.make_toy_datasets(work / "toy", size=args.size, n_train=1, n_test=n_images)
     dataroot = work / "toy" / "shapes" / "testA"
     figures: List[Figure] = []
     saved = False
@@ -622,7 +612,7 @@ def train_run(args: argparse.Namespace, work: Path, name: str, extra: List[str])
 
 def bench_monitoring(args: argparse.Namespace, work: Path) -> List[Figure]:
     """train.py with Visdom + HTML + TensorBoard against train.py with all monitoring off."""
-    make_toy_datasets(work / "toy", size=args.size, n_train=args.iters, n_test=1)
+    toy.make_toy_datasets(work / "toy", size=args.size, n_train=args.iters, n_test=1)
     tensorboard = importlib.util.find_spec("tensorboard") is not None
     if not tensorboard:
         print("== note: tensorboard is not installed; the monitored run goes without --use_tensorboard")

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from tests.conftest import ROOT, TINY, make_aligned, make_unaligned, run_script, script_command
-from models.base_model import cpu_has_native
+from util.device import cpu_has_native
 from util.distributed import ShardSampler
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]

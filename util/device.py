@@ -66,3 +66,12 @@ def resolve_gpu_ids(gpu_ids: str) -> Tuple[List[int], torch.device]:
         first = int(local_rank) % torch.cuda.device_count()
     torch.cuda.set_device(first)
     return ids, torch.device("cuda", first)
+
+
+def cpu_has_native(dtype: torch.dtype) -> bool:
+    """Whether this CPU computes ``dtype`` (bfloat16 / float16) convolutions natively, as oneDNN reports it."""
+    probe = {torch.bfloat16: "_is_mkldnn_bf16_supported", torch.float16: "_is_mkldnn_fp16_supported"}.get(dtype)
+    try:
+        return bool(getattr(torch.ops.mkldnn, probe)())
+    except (AttributeError, RuntimeError, TypeError):
+        return True  # cannot tell: say nothing
