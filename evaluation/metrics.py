@@ -108,10 +108,14 @@ def inception_weights_file(path: Optional[PathLike] = None) -> Optional[Path]:
     return cached if cached.is_file() else None
 
 
+def weights_hint() -> str:
+    """Where to get the Inception weights and how to hand them over (part of the one-line messages)."""
+    return f"download {_weights_url()} and pass --inception_weights PATH (or set {WEIGHTS_ENV}=PATH)"
+
+
 def missing_weights_message() -> str:
     """The one line a user sees when FID/KID cannot run: where to get the file and what still runs."""
-    return (f"FID and KID skipped: no Inception weights; download {_weights_url()} and pass "
-            f"--inception_weights PATH (or set {WEIGHTS_ENV}=PATH); L1, PSNR and SSIM still run")
+    return f"FID and KID skipped: no Inception weights; {weights_hint()}; L1, PSNR and SSIM still run"
 
 
 def load_inception(weights: PathLike, device: Device = "cpu") -> torch.nn.Module:
@@ -203,17 +207,20 @@ class Evaluator:
     data, different counts). ``reset(keep_real=True)`` keeps the real set's features, which do not change from
     one validation to the next. Without Inception weights FID/KID are dropped with one logged line
     (``missing_weights_message``) and the paired metrics still run; ``self.metrics`` says what is computed.
+    ``features``: an Inception network already loaded, shared by evaluators that run side by side (both
+    CycleGAN directions) so that it is read and held once.
     """
 
     def __init__(self, metrics: Sequence[str] = ALL_METRICS, device: Device = "cpu",
-                 inception_weights: Optional[PathLike] = None, batch_size: int = DEFAULT_BATCH_SIZE) -> None:
+                 inception_weights: Optional[PathLike] = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                 features: Optional[InceptionFeatures] = None) -> None:
         unknown = [m for m in metrics if m not in ALL_METRICS]
         if unknown:
             raise UserError(f"unknown metric(s) {', '.join(unknown)}: choose from {', '.join(ALL_METRICS)}")
         self.device = torch.device(device)
         self.metrics = tuple(m for m in ALL_METRICS if m in metrics)
-        self.features: Optional[InceptionFeatures] = None
-        if any(m in SET_METRICS for m in self.metrics):
+        self.features = features
+        if self.features is None and any(m in SET_METRICS for m in self.metrics):
             weights = inception_weights_file(inception_weights)
             if weights is None:
                 logger.warning(missing_weights_message())

@@ -25,6 +25,7 @@ from evaluation.folders import RESULT_PAIRS
 from evaluation.metrics import (HIGHER_IS_BETTER, PAIRED_DATASET_MODES, PAIRED_METRICS, SET_METRICS, SSIM_WINDOW,
                                 Evaluator, from_model_range, inception_weights_file, missing_weights_message)
 from models.base_model import BaseModel
+from util import distributed
 from util.errors import UserError
 from util.seeding import get_rng_state, set_rng_state
 
@@ -68,9 +69,12 @@ class Validation:
         self.count = sum(batch_length(batch) for batch in self.batches)
         self.measured = min(self.count, opt.val_size) if self.metrics else 0
         self._check_sizes()
-        self.evaluators = [Evaluator(self.metrics, opt.device, opt.inception_weights) for _ in self.comparisons] \
-            if self.measured else []
+        self.evaluators: List[Evaluator] = []
+        for _ in self.comparisons if self.measured else ():  # one Inception network for both directions
+            shared = self.evaluators[0].features if self.evaluators else None
+            self.evaluators.append(Evaluator(self.metrics, opt.device, opt.inception_weights, features=shared))
         self._real_features_done = False
+        self._metric_seconds = 0.0  # of the current validation: the metrics' share of its time
         logger.info("validation every %d epoch(s) on %d image(s) of %s: %d preview(s), metrics %s", opt.val_freq,
                     self.count, self.phase, min(opt.preview_images, self.count),
                     ", ".join(self.metric_names()) if self.measured else "none")
@@ -131,8 +135,13 @@ class Validation:
     # ------------------------------------------------------------------ one validation
     def run(self, epoch: int, total_iters: int, counters: Dict[str, Any],
             visualizer: "Visualizer") -> Dict[str, float]:
-        """Translate the validation images, show the previews, log the metrics, save the best set; the values."""
+        """Translate the validation images, show the previews, log the metrics, save the best set; the values.
+
+        Every rank of a DDP run validates (its networks must not sit out a forward pass), and rank 0, which
+        holds the run's metric history, decides whether the set is the best: saving it is a collective.
+        """
         start = time.time()
+        self._metric_seconds = 0.0
         rng = get_rng_state()
         modes = {name: net.training for name, net in self.model.networks().items()}
         self.model.eval()
@@ -161,8 +170,9 @@ class Validation:
         self._real_features_done = True
         visualizer.display_previews(previews, epoch, total_iters)
         if values:
-            best = self._is_best(values, epoch, visualizer)
-            visualizer.log_metrics(epoch, values, self.measured, time.time() - start, total_iters)
+            best = distributed.broadcast_object(self._is_best(values, epoch, visualizer))  # rank 0 holds the history
+            visualizer.log_metrics(epoch, values, self.measured, time.time() - start, self._metric_seconds,
+                                   total_iters)
             if best:
                 logger.info("best %s so far (%.4f at epoch %d): saving the best checkpoint set", self.opt.save_best,
                             self.score(values), epoch)
@@ -170,6 +180,9 @@ class Validation:
         return values
 
     def _measure(self, visuals: Dict[str, torch.Tensor], take: int) -> None:
+        if self.model.device.type == "cuda":  # the translation may still be queued: not the metrics' time
+            torch.cuda.synchronize(self.model.device)
+        start = time.time()
         for (fake_label, real_label, _), evaluator in zip(self.comparisons, self.evaluators):
             fake = from_model_range(visuals[fake_label][:take])
             real = from_model_range(visuals[real_label][:take])
@@ -179,11 +192,14 @@ class Validation:
                 evaluator.update_fake(fake)
                 if not self._real_features_done:  # the real images do not change: their features are kept
                     evaluator.update_real(real)
+        self._metric_seconds += time.time() - start  # the results are on the CPU: the device has finished
 
     def _compute(self) -> Dict[str, float]:
+        start = time.time()
         values: Dict[str, float] = {}
         for (_, _, suffix), evaluator in zip(self.comparisons, self.evaluators):
             values.update({name + suffix: value for name, value in evaluator.compute().items()})
+        self._metric_seconds += time.time() - start
         return values
 
     def score(self, values: Dict[str, float]) -> float:

@@ -48,16 +48,19 @@ class LossHistory:
 
 
 class MetricHistory:
-    """Every validation: ``{"epoch", "step", "images", "seconds", "values": {name: value}}`` in epoch order."""
+    """Every validation: ``{"epoch", "step", "images", "seconds", "metric_seconds", "values": {name: value}}`` in
+    epoch order."""
 
     def __init__(self) -> None:
         self.records: List[Dict[str, Any]] = []
 
-    def add(self, epoch: int, step: int, images: int, seconds: float, values: Mapping[str, float]) -> None:
+    def add(self, epoch: int, step: int, images: int, seconds: float, metric_seconds: float,
+            values: Mapping[str, float]) -> None:
         while self.records and self.records[-1]["epoch"] >= epoch:  # from an earlier run beyond where this resumed
             self.records.pop()
         self.records.append({"epoch": int(epoch), "step": int(step), "images": int(images),
-                             "seconds": float(seconds), "values": {k: float(v) for k, v in values.items()}})
+                             "seconds": float(seconds), "metric_seconds": float(metric_seconds),
+                             "values": {k: float(v) for k, v in values.items()}})
 
     def names(self) -> List[str]:
         """The metric names in the order they first appear."""
@@ -80,11 +83,12 @@ class MetricHistory:
                                        for r in self.records]}, indent=1)
 
     def to_csv(self) -> str:
-        """One row per validation: epoch, step, images, seconds, then each metric."""
+        """One row per validation: epoch, step, images, seconds, metric_seconds, then each metric."""
         names = self.names()
-        lines = [",".join(["epoch", "step", "images", "seconds"] + names)]
+        lines = [",".join(["epoch", "step", "images", "seconds", "metric_seconds"] + names)]
         for r in self.records:
-            cells = [str(r["epoch"]), str(r["step"]), str(r["images"]), "%.3f" % r["seconds"]]
+            cells = [str(r["epoch"]), str(r["step"]), str(r["images"]), "%.3f" % r["seconds"],
+                     "%.3f" % r["metric_seconds"]]
             cells += ["%.6g" % r["values"][n] if n in r["values"] else "" for n in names]
             lines.append(",".join(cells))
         return "\n".join(lines) + "\n"
@@ -95,6 +99,7 @@ class MetricHistory:
             data = json.loads(path.read_text(encoding="utf-8"))
             records = [{"epoch": int(r["epoch"]), "step": int(r["step"]), "images": int(r["images"]),
                         "seconds": float(r["seconds"]),
+                        "metric_seconds": float(r.get("metric_seconds", 0.0)),  # not in older files
                         "values": {str(k): math.nan if v is None else float(v) for k, v in r["values"].items()}}
                        for r in data["records"]]
         except FileNotFoundError:

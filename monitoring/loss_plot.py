@@ -46,8 +46,9 @@ def loss_curves_svg(xs: Sequence[float], ys: Sequence[Sequence[float]], names: S
     finite = [v for row in ys for v in row if v is not None and math.isfinite(v)]
     x_low, x_high = (min(xs), max(xs)) if xs else (0.0, 1.0)
     y_low, y_high = (min(finite), max(finite)) if finite else (0.0, 1.0)
-    if x_high - x_low < 1e-12:
-        x_low, x_high = x_low - 0.5, x_high + 0.5
+    if x_high - x_low < 1e-12:  # one point: an axis one unit wide around it, not below 0 epochs done
+        x_low = max(x_low - 0.5, 0.0) if x_low >= 0 else x_low - 0.5
+        x_high = x_low + 1.0
     if y_high - y_low < 1e-12:
         y_low, y_high = y_low - 0.5, y_high + 0.5
     pad = 0.05 * (y_high - y_low)

@@ -95,7 +95,8 @@ class PageSink(Sink):
 
     def metrics(self, report: MetricReport) -> None:
         self.status["validation"] = (f"epoch {report.epoch}, {report.images} images: " +
-                                     ", ".join(f"{k} {v:.4g}" for k, v in report.values.items()))
+                                     ", ".join(f"{k} {v:.4g}" for k, v in report.values.items()) +
+                                     f" (in {report.seconds:.2f} s, metrics {report.metric_seconds:.2f} s)")
         self._write_page(final=False)
 
     def close(self) -> None:
@@ -125,11 +126,14 @@ class PageSink(Sink):
                 for epoch, cells in outputs.items()}
 
     def _empty_notes(self, page: HTML, what: str) -> None:
-        """Say why a part of the page is still empty, naming the flag that decides when it fills."""
+        """Say why a part of the page is still empty (or holds one point), naming the flag that decides when it
+        fills."""
         opt = self.opt
         notes = {
             "losses": f"No loss point yet: the first is drawn after the first iteration, then one every "
                       f"--print_freq {opt.print_freq} samples.",
+            "one_loss": f"One loss point so far, drawn after the first iteration: the next comes after "
+                        f"--print_freq {opt.print_freq} samples.",
             "images": f"No training images yet: they are kept every --update_html_freq {opt.update_html_freq} "
                       f"samples (and the first shown in each epoch, every --display_freq {opt.display_freq}).",
             "previews": f"No previews or validation metrics yet: the first validation runs after epoch "
@@ -186,6 +190,8 @@ class PageSink(Sink):
         if history.xs:
             page.add_svg(loss_curves_svg(history.xs, history.ys, history.legend, title=f"{name} loss over time"))
             atomic_write_text(self.web_dir / HISTORY_FILE, history.to_json())
+            if len(history.xs) == 1:
+                self._empty_notes(page, "one_loss")
         else:
             self._empty_notes(page, "losses")
         previews = self._preview_rows()

@@ -10,7 +10,9 @@ row; ``--unpaired`` is for unaligned data, where a row's images are not a pair (
 ``--fake``/``--real`` pair files by name when the names match, else measure FID/KID only. FID/KID need
 pytorch-fid's Inception weights as a local file (--inception_weights or $IMG2IMG_INCEPTION_WEIGHTS); without
 it they are skipped with one line saying how to get it. Nothing is downloaded.
-The JSON goes to DIR/metrics.json for --results and ./metrics.json otherwise, unless --json says where.
+The JSON goes to DIR/metrics.json for --results and ./metrics.json otherwise, unless --json says where; with
+--results the metrics also go on the folder's results page (DIR/index.html). The time they took is printed
+under the table.
 """
 from __future__ import annotations
 
@@ -19,10 +21,12 @@ import logging
 import os
 from typing import List, Optional
 
-from evaluation.folders import evaluate_folders, evaluate_results, format_table, write_report
+from evaluation.folders import (evaluate_folders, evaluate_results, format_table, summary_lines, time_line,
+                                 write_report)
 from evaluation.metrics import ALL_METRICS, DEFAULT_BATCH_SIZE, PAIRED_METRICS, WEIGHTS_ENV
 from util.cli import run_cli, setup_logging
 from util.errors import UserError
+from util.html import update_saved_metrics
 
 logger = logging.getLogger("evaluate")
 
@@ -80,7 +84,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     json_path = opt.json or (os.path.join(opt.results, "metrics.json") if opt.results else "metrics.json")
     write_report(report, json_path)
     print(format_table(report))
+    print(f"measured in {time_line(report)}")
     logger.info("wrote %s", json_path)
+    if opt.results and update_saved_metrics(opt.results, summary_lines(report)):
+        logger.info("updated the results page %s", os.path.join(opt.results, "index.html"))
 
 
 if __name__ == "__main__":

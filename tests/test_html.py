@@ -9,7 +9,7 @@ import torch
 
 from monitoring.loss_plot import loss_curves_svg, nice_ticks
 from tests.browser import CHROMIUM, capture_page
-from util.html import HTML
+from util.html import HTML, update_saved_metrics
 from util.visualizer import save_images
 
 LABELS = ["real_A", "fake_B", "rec_A"]
@@ -55,6 +55,24 @@ def test_summary_heads_the_page_and_refresh_only_when_asked(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "index.html"]  # no temporary file left
 
 
+def test_metrics_sit_under_the_summary_and_a_saved_page_takes_new_ones(tmp_path):
+    page = HTML(tmp_path, "T")
+    page.add_header("first row")
+    page.set_summary({"model": "pix2pix"})
+    page.set_metrics({"fake_B vs real_B": "PSNR 20.00", "measured in": "0.50 s on cpu"})
+    page.save()
+    html = (tmp_path / "index.html").read_text()
+    assert html.index("model</td>") < html.index("<h3>Metrics</h3>") < html.index("first row")
+    assert update_saved_metrics(tmp_path, {"fake_B vs real_B": "PSNR 21.00, FID 3.00 </div>"})
+    html = (tmp_path / "index.html").read_text()
+    assert html.count("<h3>Metrics</h3>") == 1 and "PSNR 20.00" not in html and "FID 3.00 &lt;/div&gt;" in html
+    assert html.index("FID 3.00") < html.index("first row") and html.rstrip().endswith("</html>")
+    assert not update_saved_metrics(tmp_path / "nothing", {"a": "b"})
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "index.html").write_text("<html><body><h3>a page of the reference</h3></body></html>")
+    assert not update_saved_metrics(tmp_path / "other", {"a": "b"})
+
+
 def test_save_images_writes_every_item_of_a_batch(tmp_path):
     page = HTML(tmp_path, "T")
     save_images(page, batch(3), ["/in/a.png", "/in/b.jpg", "/in/c.png"], aspect_ratio=0.5, width=50)
@@ -70,6 +88,10 @@ def test_loss_plot_svg():
     assert [name for name, _ in lines] == ["G&lt;A&gt;", "D"] and all(len(p.split()) == 3 for _, p in lines)
     single = loss_curves_svg([1.0], [[0.7]], ["G"])           # one point is still visible
     assert "<circle" in single
+    early = loss_curves_svg([0.25], [[0.7]], ["G"], x_label="epochs done")  # the first point, after one iteration
+    x_ticks = [float(t) for t in re.findall(r'text-anchor="middle" font-size="11" font-family="sans-serif">([^<]+)<',
+                                            early)]
+    assert x_ticks and min(x_ticks) == 0.0 and max(x_ticks) == 1.0  # no negative epochs
     assert nice_ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert nice_ticks(3.0, 3.0)[0] <= 3.0 <= nice_ticks(3.0, 3.0)[-1]
 

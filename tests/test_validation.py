@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,8 @@ from options import base_options
 from options.test_options import TestOptions
 from options.train_options import TrainOptions
 from tests.browser import CHROMIUM, capture_page
-from tests.conftest import TINY, make_aligned, make_unaligned, no_weights_env, run_script
+from tests.conftest import ROOT, TINY, make_aligned, make_unaligned, no_weights_env, run_script, script_command
+from util.process import stop_process
 
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (apt-get install chromium)")
 
@@ -82,6 +85,8 @@ def test_pix2pix_validation_previews_metrics_best_checkpoint_and_page(tmp_path):
     assert len((run / "metrics.csv").read_text().splitlines()) == 4
     log = (run / "loss_log.txt").read_text()
     assert log.count(", validation: 4 images, ") == 3 and "G_GAN" not in log  # no --print_freq crossing
+    assert all(0 < r["metric_seconds"] <= r["seconds"] for r in records)  # the metrics' share, also in the log
+    assert len(re.findall(r"validation: 4 images, [0-9.]+ s, metrics [0-9.]+ s\)", log)) == 3
 
     # the best checkpoint set is the epoch with the highest PSNR, weights and training state
     psnr = [r["values"]["psnr"] for r in records]
@@ -102,11 +107,13 @@ def test_pix2pix_validation_previews_metrics_best_checkpoint_and_page(tmp_path):
     shown = np.asarray(Image.open(images / "preview_1_real_B.png"), dtype=np.int16)  # resized as test.py reads it
     assert np.abs(shown - expected).max() <= 1
 
-    # the first loss point comes at once (x = epochs done), and the page shows the rate after the last step
+    # the first loss point comes at once (x = epochs done), the page says when the next comes, and it shows the
+    # rate after the last step
     history = json.loads((run / "web" / "loss_history.json").read_text())
     assert history["X"] == [0.5]
     report = capture_page(run / "web" / "index.html", "validation_run_page.png", width=1400)
     assert "learning rate\t0" in report["summary"] and report["pageWidth"] <= 1400
+    assert any("the next comes after --print_freq 100 samples" in note for note in report["notes"])
     assert report["images"] and all(im["ok"] for im in report["images"]), report["images"]
     rows = [im["src"] for im in report["images"] if "preview" in im["src"]]
     assert rows[:4] == ["images/preview_0_real_A.png", "images/preview_epoch003_0_fake_B.png",
@@ -152,3 +159,46 @@ def test_cycle_gan_fid_and_kid_both_directions_with_weights(tmp_path, weights):
     assert all(np.isfinite(v) for v in records[0]["values"].values())
     assert (run / "best_net_G_A.pth").is_file() and (run / "best_train_state.pth").is_file()
     assert not list((run / "web" / "images").glob("*preview*"))
+
+
+@pytest.mark.slow  # two training processes under torchrun
+def test_ddp_ranks_agree_on_the_best_checkpoint(tmp_path):
+    """Saving the best set is a collective, and only rank 0 holds the metric history: every rank follows its
+    decision. The generator cannot move (lr 1e-12, instance norm), so epochs 2 and 3 tie with epoch 1 and are not
+    the best: a rank deciding alone would save them and hang the run."""
+    from tests.test_distributed import TORCHRUN
+
+    root = make_aligned(tmp_path / "aligned", n=2)
+    command, env = script_command("train.py", [
+        "--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), "--name", "ddp", *TINY, "--netG",
+        "resnet_6blocks", "--model", "pix2pix", "--norm", "instance", "--lr", "1e-12", "--n_epochs", "3",
+        "--n_epochs_decay", "0", "--batch_size", "1", "--val_freq", "1", "--val_size", "2", "--preview_images", "0",
+        "--save_best", "l1"])
+    proc = subprocess.Popen(TORCHRUN + command[1:], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=45)
+    except subprocess.TimeoutExpired:
+        # SIGTERM, not SIGKILL: torchrun then ends its ranks (killing them after 30 s in a stuck collective)
+        stop_process(proc, timeout=60)
+        pytest.fail("the ranks hung (they disagreed on saving the best set)")
+    assert proc.returncode == 0, stderr[-3000:]
+    run = tmp_path / "ck" / "ddp"
+    records = json.loads((run / "metrics.json").read_text())["records"]
+    assert [r["epoch"] for r in records] == [1, 2, 3] and len({r["values"]["l1"] for r in records}) == 1
+    assert stdout.count("saving the best checkpoint set") == 1
+    state = torch.load(run / "best_train_state.pth", map_location="cpu", weights_only=False)
+    assert state["counters"]["epoch"] == 1
+
+
+@pytest.mark.slow  # reads the Inception network
+def test_cycle_gan_directions_share_one_inception_network(tmp_path, weights):
+    from evaluation.validation import create_validation
+    from models import create_model
+
+    root = make_unaligned(tmp_path / "unaligned", n=2)
+    opt = TrainOptions().parse(["--dataroot", str(root), "--checkpoints_dir", str(tmp_path / "ck"), *TINY,
+                                "--val_freq", "1", "--inception_weights", str(weights)], save=False)
+    validation = create_validation(opt, create_model(opt))
+    first, second = validation.evaluators
+    assert first.features is not None and second.features is first.features

@@ -184,7 +184,7 @@ def fake_validation(vis: Visualizer, epoch: int, step: int, psnr: float = 21.5, 
     rows = [OrderedDict((label, image[i:i + 1]) for label, image in visuals(100 + epoch, previews, size).items()
                         if label != "rec_A") for i in range(previews)]
     vis.display_previews(rows, epoch, step)
-    vis.log_metrics(epoch, OrderedDict(l1=0.125, psnr=psnr, ssim=0.5), 8, 0.25, step)
+    vis.log_metrics(epoch, OrderedDict(l1=0.125, psnr=psnr, ssim=0.5), 8, 0.25, 0.125, step)
 
 
 # ---------------------------------------------------------------------------------------------------- loss_log.txt
@@ -405,7 +405,8 @@ def test_previews_and_metric_charts_on_a_page_that_fits_1400px(tmp_path):
                         (f"preview_{i}_real_A.png", f"preview_epoch{epoch:03d}_{i}_fake_B.png")]
     assert all(0 < im["shown"] <= 256 for im in report["images"])
     assert report["metrics"] == [{"metric": name, "points": 2} for name in ("l1", "psnr", "ssim")]
-    assert "validation\tepoch 2, 8 images: l1 0.125, psnr 22, ssim 0.5" in report["summary"]
+    assert "validation\tepoch 2, 8 images: l1 0.125, psnr 22, ssim 0.5 (in 0.25 s, metrics 0.12 s)" in \
+        report["summary"]
     assert [line["loss"] for line in report["lines"]] == []     # no loss point was logged: the note says so
     assert any("--print_freq 4" in note for note in report["notes"])
 
@@ -419,10 +420,12 @@ def test_small_images_are_shown_at_twice_their_size_and_an_empty_page_says_why(t
         assert note in html
     vis = Visualizer(make_opt(tmp_path, display_winsize=256, val_freq=3), interactive=False)
     vis.display_current_results(visuals(0, 1, 24), 1, True, 2)
+    vis.plot_current_losses(1, 0.25, losses(2), 2)             # the first point, drawn after one iteration
     vis.close()
     html = (tmp_path / "checkpoints" / "exp" / "web" / "index.html").read_text()
     assert html.count('style="width:48px"') == len(LABELS) and "No training images yet" not in html
     assert "the first validation runs after epoch 3 (--val_freq)" in html
+    assert "No loss point yet" not in html and "the next comes after --print_freq 4 samples" in html
 
 
 def test_validation_goes_to_the_loss_log_and_metrics_files_and_survives_continue_train(tmp_path, caplog):
@@ -433,13 +436,15 @@ def test_validation_goes_to_the_loss_log_and_metrics_files_and_survives_continue
     vis.close()
     run = tmp_path / "checkpoints" / "exp"
     assert (run / "loss_log.txt").read_text().splitlines()[1:] == [
-        "(epoch: 1, validation: 8 images, 0.250 s) l1: 0.1250 psnr: 20.0000 ssim: 0.5000 ",
-        "(epoch: 2, validation: 8 images, 0.250 s) l1: 0.1250 psnr: inf ssim: 0.5000 "]
-    assert "(epoch: 2, validation: 8 images, 0.250 s)" in caplog.text  # the terminal too
+        "(epoch: 1, validation: 8 images, 0.250 s, metrics 0.125 s) l1: 0.1250 psnr: 20.0000 ssim: 0.5000 ",
+        "(epoch: 2, validation: 8 images, 0.250 s, metrics 0.125 s) l1: 0.1250 psnr: inf ssim: 0.5000 "]
+    assert "(epoch: 2, validation: 8 images, 0.250 s, metrics 0.125 s)" in caplog.text  # the terminal too
     records = json.loads((run / "metrics.json").read_text())["records"]
-    assert [(r["epoch"], r["step"], r["values"]["psnr"]) for r in records] == [(1, 8, 20.0), (2, 16, None)]
+    assert [(r["epoch"], r["step"], r["values"]["psnr"], r["metric_seconds"]) for r in records] == [
+        (1, 8, 20.0, 0.125), (2, 16, None, 0.125)]
     assert (run / "metrics.csv").read_text().splitlines() == [
-        "epoch,step,images,seconds,l1,psnr,ssim", "1,8,8,0.250,0.125,20,0.5", "2,16,8,0.250,0.125,inf,0.5"]
+        "epoch,step,images,seconds,metric_seconds,l1,psnr,ssim", "1,8,8,0.250,0.125,0.125,20,0.5",
+        "2,16,8,0.250,0.125,0.125,inf,0.5"]
     resumed = Visualizer(make_opt(tmp_path, val_freq=1, continue_train=True), interactive=False)
     assert [r["epoch"] for r in resumed.metrics.records] == [1, 2]
     fake_validation(resumed, 2, 16, psnr=25.0)                 # resumed before epoch 2's validation: replaced

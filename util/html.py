@@ -5,6 +5,7 @@ half-written ``index.html``.
 """
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Optional, Sequence
 
@@ -28,6 +29,8 @@ div.plot { margin: 6px 0 12px; display: flex; flex-wrap: wrap; gap: 8px; }
 div.plot svg { max-width: 100%; height: auto; }
 p.note { color: #555; font-style: italic; }
 """
+# The measured metrics of a page (test.py --eval_metrics, scripts/evaluate.py --results): one block, replaced whole
+METRICS_BLOCK = re.compile(r'<div class="metrics">.*?</div>', re.DOTALL)
 
 
 def fitting_width(image_width: int, max_width: int) -> int:
@@ -39,8 +42,9 @@ def fitting_width(image_width: int, max_width: int) -> int:
 class HTML:
     """One page: ``web_dir/index.html`` with its images in ``web_dir/images/``.
 
-    Items appear in the order they are added, except the summary (``set_summary``), which always sits under
-    the title so a count known only at the end can still head the page.
+    Items appear in the order they are added, except the summary (``set_summary``) and the metrics
+    (``set_metrics``), which always sit under the title so that what is known only at the end can still head
+    the page.
     """
 
     def __init__(self, web_dir: PathLike, title: str, refresh: int = 0) -> None:
@@ -57,6 +61,7 @@ class HTML:
         with self.doc:
             dominate.tags.h1(title)
             self._summary = div(cls="summary")
+            self._metrics = div(cls="metrics")
 
     def get_image_dir(self) -> str:
         """Folder the row images must be saved in (links on the page are relative to it)."""
@@ -81,6 +86,12 @@ class HTML:
         self._summary.clear()
         with self._summary:
             self._table(((key, value) for key, value in items.items()), None, "info summary")
+
+    def set_metrics(self, items: Mapping[str, Any]) -> None:
+        """Replace the measured metrics shown under the summary (one line per comparison)."""
+        self._metrics.clear()
+        with self._metrics:
+            _metrics_content(items)
 
     def add_svg(self, markup: str, cls: str = "plot") -> None:
         """Inline SVG (or other trusted markup produced by this package) in its own block."""
@@ -119,3 +130,23 @@ class HTML:
                 with tr():
                     for cell in row:
                         td(str(cell))
+
+
+def _metrics_content(items: Mapping[str, Any]) -> None:
+    h3("Metrics")
+    HTML._table(((key, value) for key, value in items.items()), None, "info metrics")
+
+
+def update_saved_metrics(web_dir: PathLike, items: Mapping[str, Any]) -> bool:
+    """Show ``items`` as the metrics of the page already saved in ``web_dir`` (scripts/evaluate.py --results);
+    False when there is no page, or one this class did not write (it has no metrics block)."""
+    index = Path(web_dir) / "index.html"
+    if not index.is_file():
+        return False
+    block = div(cls="metrics")
+    with block:
+        _metrics_content(items)
+    text, found = METRICS_BLOCK.subn(lambda _: block.render(), index.read_text(encoding="utf-8"), count=1)
+    if found:
+        atomic_write_text(index, text)
+    return bool(found)

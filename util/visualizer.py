@@ -152,11 +152,12 @@ class Visualizer:
             sink.previews(images, epoch, total_iters)
 
     def log_metrics(self, epoch: int, values: Mapping[str, float], images: int, seconds: float,
-                    total_iters: int) -> None:
-        """Validation metrics measured after ``epoch`` on ``images`` images in ``seconds``."""
+                    metric_seconds: float, total_iters: int) -> None:
+        """Validation metrics measured after ``epoch`` on ``images`` images; the validation took ``seconds``, of
+        which the metrics ``metric_seconds`` (the rest is translating)."""
         if not self.sinks:
             return
-        self.metrics.add(epoch, total_iters, images, seconds, values)
-        report = MetricReport(epoch, total_iters, images, seconds, dict(values))
+        self.metrics.add(epoch, total_iters, images, seconds, metric_seconds, values)
+        report = MetricReport(epoch, total_iters, images, seconds, metric_seconds, dict(values))
         for sink in self.sinks:
             sink.metrics(report)
