@@ -21,7 +21,6 @@ from torchvision.transforms import InterpolationMode
 
 from data.base_dataset import BaseDataset, Flip, get_params, multiple_of_size, scale_and_crop_steps
 from data.image_folder import load_image, make_dataset
-from models.pix2pixhd_networks import input_multiple
 from util.errors import UserError
 
 LABEL_MODES = ("L", "P", "I", "I;16")
@@ -49,7 +48,7 @@ class Pix2PixHDDataset(BaseDataset):
             if len(paths) != count:
                 raise UserError(f"{self.folders[key]} holds {len(paths)} images but {self.folders['label']} holds "
                                 f"{count}; files are paired by sorted position, so the folders must match")
-        self.multiple = input_multiple(opt.netG, opt.n_downsample_global, opt.n_local_enhancers)
+        self.multiple = opt.size_multiple  # the generator's and encoder's, set by the options
 
     def add_folder(self, key: str, suffix: str, required: bool) -> None:
         folder = os.path.join(self.opt.dataroot, f"{self.opt.phase}_{suffix}")
@@ -65,7 +64,8 @@ class Pix2PixHDDataset(BaseDataset):
         """The geometry of ``--preprocess`` with the same crop and flip for every map of an item.
 
         Without a crop the sides are rounded to a multiple of the generator's (2^downsamplings), which the
-        reference did for ``none`` only: its generator's output does not line up with other sizes.
+        reference did for ``none`` only: its generator's (and encoder's) output does not line up with
+        other sizes.
         """
         opt = self.opt
         steps = scale_and_crop_steps(opt, params["crop_pos"], method)

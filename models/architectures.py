@@ -26,7 +26,7 @@ import dataclasses
 import functools
 import re
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -56,6 +56,10 @@ class Layout:
     width: Optional[int]  # --ngf / --ndf
     in_nc: Optional[int]
     out_nc: Optional[int]
+    # flags beside the name that the keys fix, as (flag, value); a bool stands for a store_true flag (pix2pixHD's
+    # downsamplings, block counts and scales: its networks have more than one depth)
+    flags: Tuple[Tuple[str, Any], ...] = ()
+    channel_flags: str = "--input_nc/--output_nc"  # the flags that set in_nc and out_nc, for mismatch messages
     kind: str = ""  # GENERATOR or DISCRIMINATOR, set by read_layout from the table
     read: Optional[Callable[..., Any]] = dataclasses.field(default=None, compare=False)  # the reader that matched
 
@@ -198,17 +202,21 @@ class Choices:
 ###############################################################################
 
 
-def read_layout(state_dict: StateDict) -> Optional[Layout]:
-    """The layout of ``state_dict`` by the first registered reader that recognises it; None if none does."""
+def read_layout(state_dict: StateDict, prefer: Sequence[LayoutReader] = ()) -> Optional[Layout]:
+    """The layout of ``state_dict`` by the first registered reader that recognises it; None if none does.
+
+    ``prefer``: readers to try first, because key layouts can coincide (a pix2pixHD global generator with 2
+    downsamplings has a ResNet generator's keys) and the network being loaded tells which one was meant.
+    """
+    entries = [entry for kind_entries in _TABLE.values() for entry in kind_entries]
     tried = set()
-    for kind, entries in _TABLE.items():
-        for entry in entries:
-            if entry.layout.read in tried:
-                continue
-            tried.add(entry.layout.read)
-            layout = entry.layout.read(state_dict)
-            if layout is not None:
-                return dataclasses.replace(layout, kind=kind, read=entry.layout.read)
+    for entry in sorted(entries, key=lambda e: e.layout.read not in prefer):  # stable: table order otherwise
+        if entry.layout.read in tried:
+            continue
+        tried.add(entry.layout.read)
+        layout = entry.layout.read(state_dict)
+        if layout is not None:
+            return dataclasses.replace(layout, kind=entry.kind, read=entry.layout.read)
     return None
 
 
@@ -228,11 +236,15 @@ def name_for(layout: Layout) -> Optional[Dict[str, Any]]:
 
 
 def describe(layout: Layout) -> str:
-    """``--netG resnet_6blocks`` / ``--netD n_layers --n_layers_D 4``, or words where no name builds it."""
+    """``--netG resnet_6blocks`` / ``--netD n_layers --n_layers_D 4`` (plus the layout's further flags), or
+    words where no name builds it."""
     flags = name_for(layout)
     if flags is None:
         return f"a {layout.family} with {layout.depth} {layout.depth_unit}"
-    return " ".join(f"--{flag} {value}" for flag, value in flags.items())
+    named = [f"--{flag} {value}" for flag, value in flags.items()]
+    further = [f"--{flag}" if value is True else f"--{flag} {value}" for flag, value in layout.flags
+               if value is not False]  # a store_true flag by its name, where it was given
+    return " ".join(named + further)
 
 
 def _dims(sd: StateDict, key: str) -> Optional[Tuple[int, ...]]:
@@ -260,6 +272,8 @@ def read_resnet_layout(sd: StateDict) -> Optional[Layout]:
     block_convs = [(int(m.group(1)), int(m.group(2))) for m in map(_RESNET_BLOCK_KEY.match, sd)
                    if m and sd[m.group(0)].dim() == 4]
     if not block_convs or "model1_1.1.weight" in sd:  # the global part of a pix2pixHD local enhancer
+        return None
+    if min(block for block, _ in block_convs) != 10:  # two downsamplings: else a pix2pixHD global generator
         return None
     depth = len({block for block, _ in block_convs})
     conv_indices = {index for _, index in block_convs}
@@ -353,20 +367,75 @@ register_discriminator("pixel", _pixel, layout=CheckpointLayout(read_pixel_layou
 
 # pix2pixHD (--model pix2pixhd, models/pix2pixhd_networks.py). Their depth flags default to the reference's; the
 # multiples are those of the defaults (the model computes its own from --n_downsample_global/--n_local_enhancers).
+# Their layouts carry every depth flag in ``flags`` (depth 0), so a mismatch names the one that differs.
 _SCALE_KEY = re.compile(r"^scale(\d+)_layer(\d+)\.0\.weight$")
 _ENHANCER_KEY = re.compile(r"^model(\d+)_1\.1\.weight$")
+HD_G_CHANNELS = "--label_nc, --no_instance, --instance_feat/--label_feat, --feat_num and --output_nc"
+HD_D_CHANNELS = ("--label_nc, --no_instance and --output_nc; the discriminator takes the generator's input without "
+                 "the features, plus the image")
+
+
+def _global_conv_indices(n_downsampling: int, n_blocks: int) -> List[int]:
+    """Where a pix2pixHD global generator (or, without blocks, its encoder) keeps its own convs in ``model``."""
+    d = n_downsampling
+    down = [1 + 3 * i for i in range(d + 1)]
+    up = [3 * d + 4 + n_blocks + 3 * i for i in range(d)]
+    return down + up + [6 * d + 5 + n_blocks]
+
+
+def _read_global_trunk(sd: StateDict, with_output: bool) -> Optional[Tuple[int, int]]:
+    """(downsamplings, residual blocks) of a pix2pixHD global generator's ``model.*`` keys, or None."""
+    convs = sorted(int(m.group(1)) for m in map(_NLAYER_CONV_KEY.match, sd) if m and sd[m.group(0)].dim() == 4)
+    blocks = sorted({int(m.group(1)) for m in map(_RESNET_BLOCK_KEY.match, sd) if m})
+    n_convs = len(convs) + (0 if with_output else 1)  # a local enhancer's trunk lacks the output conv
+    if n_convs < 2 or n_convs % 2:
+        return None
+    d = (n_convs - 2) // 2
+    expected = _global_conv_indices(d, len(blocks))[: None if with_output else -1]
+    if convs != expected or blocks != list(range(3 * d + 4, 3 * d + 4 + len(blocks))):
+        return None
+    return d, len(blocks)
+
+
+def read_hd_global_layout(sd: StateDict) -> Optional[Layout]:
+    """pix2pixHD GlobalGenerator: ``model.*`` convs around residual blocks at 3 * n_downsample_global + 4."""
+    trunk = _read_global_trunk(sd, with_output=True) if "model1_1.1.weight" not in sd else None
+    if trunk is None or not trunk[1]:
+        return None
+    d, n_blocks = trunk
+    first, last = _dims(sd, "model.1.weight"), _dims(sd, f"model.{6 * d + 5 + n_blocks}.weight")
+    return Layout("pix2pixHD global generator", 0, "blocks", _norm(sd, "model.2.weight", "model.1.bias"), None,
+                  first and first[0], first and first[1], last and last[0],
+                  flags=(("n_downsample_global", d), ("n_blocks_global", n_blocks)), channel_flags=HD_G_CHANNELS)
+
+
+def read_hd_encoder_layout(sd: StateDict) -> Optional[Layout]:
+    """pix2pixHD Encoder: a global generator's ``model.*`` convs without residual blocks."""
+    trunk = _read_global_trunk(sd, with_output=True) if "model1_1.1.weight" not in sd else None
+    if trunk is None or trunk[1]:
+        return None
+    d = trunk[0]
+    first, last = _dims(sd, "model.1.weight"), _dims(sd, f"model.{6 * d + 5}.weight")
+    return Layout("pix2pixHD encoder", 0, "downsamplings", _norm(sd, "model.2.weight", "model.1.bias"), None,
+                  None, first and first[1], last and last[0],
+                  flags=(("nef", first and first[0]), ("n_downsample_E", d)),
+                  channel_flags="--output_nc (its input) and --feat_num (its output)")
 
 
 def read_local_enhancer_layout(sd: StateDict) -> Optional[Layout]:
     """pix2pixHD LocalEnhancer: ``model{n}_1`` / ``model{n}_2`` per enhancer beside the global ``model.*``."""
     enhancers = sorted(int(m.group(1)) for m in map(_ENHANCER_KEY.match, sd) if m)
-    if not enhancers:
+    trunk = _read_global_trunk(sd, with_output=False) if enhancers else None
+    if trunk is None:
         return None
     outer = enhancers[-1]
-    first = _dims(sd, f"model{outer}_1.1.weight")
-    return Layout("pix2pixHD local enhancer", len(enhancers), "enhancers",
+    n_blocks_local = len({k.split(".")[1] for k in sd if k.startswith(f"model{outer}_2.") and ".conv_block." in k})
+    first, last = _dims(sd, f"model{outer}_1.1.weight"), _dims(sd, f"model{outer}_2.{n_blocks_local + 4}.weight")
+    flags = (("n_local_enhancers", len(enhancers)), ("n_blocks_local", n_blocks_local),
+             ("n_downsample_global", trunk[0]), ("n_blocks_global", trunk[1]))
+    return Layout("pix2pixHD local enhancer", 0, "enhancers",
                   _norm(sd, f"model{outer}_1.2.weight", f"model{outer}_1.1.bias"), None,
-                  first and first[0], first and first[1], None)
+                  first and first[0], first and first[1], last and last[0], flags=flags, channel_flags=HD_G_CHANNELS)
 
 
 def read_multiscale_layout(sd: StateDict) -> Optional[Layout]:
@@ -374,16 +443,20 @@ def read_multiscale_layout(sd: StateDict) -> Optional[Layout]:
     blocks = [(int(m.group(1)), int(m.group(2))) for m in map(_SCALE_KEY.match, sd) if m]
     if blocks:
         n_layers = len({j for i, j in blocks if i == 0}) - 2
+        num_D = len({i for i, _ in blocks})
         first = _dims(sd, "scale0_layer0.0.weight")
         norm_key, bias_key = "scale0_layer1.1.weight", "scale0_layer1.0.bias"
     elif "layer0.0.weight" in sd:
         n_layers = len([k for k in sd if k.startswith("layer0.") and k.endswith(".weight") and sd[k].dim() == 4]) - 2
+        num_D = len({k.split(".")[0] for k in sd if re.match(r"layer\d+\.", k)})
         first = _dims(sd, "layer0.0.weight")
         norm_key, bias_key = "layer0.3.weight", "layer0.2.bias"
     else:
         return None
-    return Layout("pix2pixHD multi-scale discriminator", n_layers, "layers", _norm(sd, norm_key, bias_key), None,
-                  first and first[0], first and first[1], None)
+    return Layout("pix2pixHD multi-scale discriminator", 0, "layers", _norm(sd, norm_key, bias_key), None,
+                  first and first[0], first and first[1], None,
+                  flags=(("n_layers_D", n_layers), ("num_D", num_D), ("no_ganFeat_loss", not blocks)),
+                  channel_flags=HD_D_CHANNELS)
 
 
 def _hd_global(*, input_nc: int, output_nc: int, ngf: int, norm_layer: networks.NormLayer,
@@ -410,16 +483,15 @@ def _hd_multiscale(*, input_nc: int, ndf: int, n_layers_D: int, norm_layer: netw
                                                       get_interm_feat)
 
 
-# a global generator is a ResNet generator to its keys (read_resnet_layout names it); enhancers have their own
-register_generator("global", _hd_global, multiple=16, layout=CheckpointLayout(read_resnet_layout),
+# a global generator with 2 downsamplings has a ResNet generator's keys: loading tells them apart (read_layout)
+register_generator("global", _hd_global, multiple=16, layout=CheckpointLayout(read_hd_global_layout, depth=0),
                    help="pix2pixHD global generator, --n_downsample_global, --n_blocks_global", model="pix2pixhd")
-register_generator("local", _hd_local, multiple=32,
-                   layout=CheckpointLayout(read_local_enhancer_layout, depth_flag="n_local_enhancers"),
+register_generator("local", _hd_local, multiple=32, layout=CheckpointLayout(read_local_enhancer_layout, depth=0),
                    help="pix2pixHD local enhancer around a global generator, --n_local_enhancers", model="pix2pixhd")
-register_generator("encoder", _hd_encoder, multiple=16, layout=CheckpointLayout(read_resnet_layout, depth=0),
+register_generator("encoder", _hd_encoder, multiple=16, layout=CheckpointLayout(read_hd_encoder_layout, depth=0),
                    help="pix2pixHD feature encoder, instance-wise average pooling, --n_downsample_E", model="pix2pixhd")
 register_discriminator("multiscale", _hd_multiscale,
-                       layout=CheckpointLayout(read_multiscale_layout, depth_flag="n_layers_D"),
+                       layout=CheckpointLayout(read_multiscale_layout, depth=0),
                        help="pix2pixHD multi-scale PatchGAN, --num_D scales, --n_layers_D", model="pix2pixhd")
 
 

@@ -146,10 +146,10 @@ def _current_arch(net_layout: architectures.Layout, hints: Mapping[str, object])
     kind = architectures.GENERATOR if net_layout.is_generator else architectures.DISCRIMINATOR
     flag = "netG" if net_layout.is_generator else "netD"
     value = hints.get(flag)
-    if not isinstance(value, str) or not value:
+    entry = architectures.find(kind, value) if isinstance(value, str) else None
+    if entry is None or entry.layout.read is not net_layout.read:  # e.g. pix2pixHD's encoder, loaded beside G
         return f"the network is {architectures.describe(net_layout)}"
     current = f"--{flag} is {value}"
-    entry = architectures.find(kind, value)
     depth_flag = entry.layout.depth_flag if entry else None
     if depth_flag and hints.get(depth_flag) is not None:
         current += f" with --{depth_flag} {hints[depth_flag]}"
@@ -159,7 +159,12 @@ def _current_arch(net_layout: architectures.Layout, hints: Mapping[str, object])
 def _diagnose(file_sd: Mapping[str, torch.Tensor], net_sd: Mapping[str, torch.Tensor],
               hints: Mapping[str, object]) -> List[str]:
     """Phrases naming the flags whose values the checkpoint most likely disagrees with."""
-    file_layout, net_layout = architectures.read_layout(file_sd), architectures.read_layout(net_sd)
+    hinted = [architectures.find(kind, value) for kind, value in
+              ((architectures.GENERATOR, hints.get("netG")), (architectures.DISCRIMINATOR, hints.get("netD")))
+              if isinstance(value, str)]
+    net_layout = architectures.read_layout(net_sd, [entry.layout.read for entry in hinted if entry is not None])
+    # where two families have the same keys, the file is read as the kind of network being loaded
+    file_layout = architectures.read_layout(file_sd, [net_layout.read] if net_layout else [])
     if file_layout is None:
         return [f"its keys ({_examples(list(file_sd))}) do not look like a network of this toolkit"]
     if net_layout is None:
@@ -170,6 +175,8 @@ def _diagnose(file_sd: Mapping[str, torch.Tensor], net_sd: Mapping[str, torch.Te
     reasons = []
     if file_layout.family != net_layout.family or file_layout.depth != net_layout.depth:
         reasons.append(f"it looks like {architectures.describe(file_layout)}, but {_current_arch(net_layout, hints)}")
+    elif file_layout.flags != net_layout.flags:
+        reasons += _flag_reasons(file_layout, net_layout, hints)
     if file_layout.norm != net_layout.norm:
         reasons.append(f"it looks like --norm {file_layout.norm} ({_NORM_EVIDENCE[file_layout.norm]}), "
                        f"but --norm is {_hint(hints, 'norm', net_layout.norm)}")
@@ -188,8 +195,29 @@ def _diagnose(file_sd: Mapping[str, torch.Tensor], net_sd: Mapping[str, torch.Te
     if file_layout.in_nc != net_layout.in_nc or file_layout.out_nc != net_layout.out_nc:
         if net_layout.is_generator:
             reasons.append(f"it maps {file_layout.in_nc} to {file_layout.out_nc} channels, but the network maps "
-                           f"{net_layout.in_nc} to {net_layout.out_nc} (check --input_nc/--output_nc)")
+                           f"{net_layout.in_nc} to {net_layout.out_nc} (check {net_layout.channel_flags})")
+        elif net_layout.channel_flags != architectures.Layout.channel_flags:
+            reasons.append(f"it takes {file_layout.in_nc} input channels, but the network takes {net_layout.in_nc} "
+                           f"(check {net_layout.channel_flags})")
         else:
             reasons.append(f"it takes {file_layout.in_nc} input channels, but the network takes {net_layout.in_nc} "
                            "(check --input_nc/--output_nc; the pix2pix discriminator takes input_nc + output_nc)")
     return reasons or ["its keys do not match the network built from the current flags"]
+
+
+def _flag_reasons(file_layout: architectures.Layout, net_layout: architectures.Layout,
+                  hints: Mapping[str, object]) -> List[str]:
+    """``it looks like --n_blocks_global 9, but --n_blocks_global is 6`` for each further flag that differs
+    (pix2pixHD's networks have several depths)."""
+    reasons = []
+    current = dict(net_layout.flags)
+    for flag, saved in file_layout.flags:
+        if saved == current.get(flag):
+            continue
+        now = _hint(hints, flag, current.get(flag))
+        if isinstance(saved, bool):
+            reasons.append(f"it was saved {'with' if saved else 'without'} --{flag}, but the network is built "
+                           f"{'with' if now else 'without'} it")
+        else:
+            reasons.append(f"it looks like --{flag} {saved}, but --{flag} is {now}")
+    return reasons

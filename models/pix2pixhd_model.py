@@ -43,10 +43,13 @@ CITYSCAPES_COLORS = (
     (220, 220, 0), (107, 142, 35), (152, 251, 152), (70, 130, 180), (220, 20, 60), (255, 0, 0), (0, 0, 142),
     (0, 0, 70), (0, 60, 100), (0, 0, 90), (0, 0, 110), (0, 80, 100), (0, 0, 230), (119, 11, 32), (0, 0, 142),
 )
-# Flags that shape the saved networks: test.py and cluster_features.py take them from train_opt.txt
-ARCHITECTURE_FLAGS = ("label_nc", "no_instance", "instance_feat", "label_feat", "feat_num", "load_features",
-                      "n_downsample_E", "nef", "n_downsample_global", "n_blocks_global", "n_blocks_local",
-                      "n_local_enhancers", "ngf", "netG", "norm", "input_nc", "output_nc")
+# Flags that shape the saved networks: test.py takes them from train_opt.txt. Not --load_features: it says where
+# the training features came from; at test time they are sampled from the clusters unless it is given again.
+ARCHITECTURE_FLAGS = ("label_nc", "no_instance", "instance_feat", "label_feat", "feat_num", "n_downsample_E", "nef",
+                      "n_downsample_global", "n_blocks_global", "n_blocks_local", "n_local_enhancers", "ngf", "netG",
+                      "norm", "input_nc", "output_nc")
+# Feature maps are stored as RGB images ({phase}_feat, scripts/pix2pixhd/precompute_feature_maps.py)
+STORED_FEAT_NUM = 3
 
 
 def label_palette(label_nc: int) -> torch.Tensor:
@@ -121,6 +124,31 @@ def load_pretrained(net: nn.Module, path: str) -> None:
                    ", ".join(fresh) or "none")
 
 
+def pooling_regions(opt: argparse.Namespace, label: torch.Tensor, inst: Optional[torch.Tensor]) -> torch.Tensor:
+    """The regions features are averaged over: instances, or classes with --label_feat (or without instances)."""
+    return label if opt.label_feat or inst is None else inst
+
+
+def load_run_encoder(opt: argparse.Namespace) -> nn.Module:
+    """The trained encoder ``{epoch}_net_E.pth`` of the run ``--name``, in eval mode, for the feature scripts."""
+    path = os.path.join(opt.checkpoints_dir, opt.name, f"{opt.epoch}_net_E.pth")
+    if not os.path.isfile(path):
+        raise UserError(f"{path} not found: this needs the encoder of a run trained with --instance_feat or "
+                        f"--label_feat and without --load_features (check --name, --checkpoints_dir, --epoch)")
+    encoder = hd.define_G(opt.output_nc, opt.feat_num, opt.nef, "encoder", opt.n_downsample_E, norm=opt.norm)
+    load_network_weights(encoder, load_checkpoint_file(path), path,
+                         hints={"nef": opt.nef, "n_downsample_E": opt.n_downsample_E, "norm": opt.norm})
+    return encoder.to(opt.device).eval()
+
+
+def encodes_images(opt: argparse.Namespace) -> bool:
+    """Whether the encoder runs: for training features unless they are loaded, at test time for
+    --use_encoded_image (sampled cluster features need none)."""
+    if not (opt.instance_feat or opt.label_feat) or opt.load_features:
+        return False
+    return opt.isTrain or getattr(opt, "use_encoded_image", False)
+
+
 class Pix2PixHDModel(BaseModel):
     """Losses ``G_GAN G_GAN_Feat G_VGG D_real D_fake``; visuals ``input_label synthesized_image real_image``.
 
@@ -165,6 +193,8 @@ class Pix2PixHDModel(BaseModel):
             parser.add_argument("--niter", dest="n_epochs", type=int, help="the reference's --n_epochs", **alias)
             parser.add_argument("--niter_decay", dest="n_epochs_decay", type=int,
                                 help="the reference's --n_epochs_decay", **alias)
+            parser.add_argument("--tf_log", dest="use_tensorboard", action="store_true",
+                                help="the reference's name for --use_tensorboard", **alias)
             parser.add_argument("--no_lsgan", dest="gan_mode", action="store_const", const="vanilla",
                                 help="vanilla GAN loss (BCE) instead of least squares", **alias)
             parser.add_argument("--niter_fix_global", type=int, default=0,
@@ -191,14 +221,15 @@ class Pix2PixHDModel(BaseModel):
 
     @staticmethod
     def size_multiple(opt: argparse.Namespace) -> int:
-        """The generator's size multiple, set by its downsamplings and enhancers (read by the options' check)."""
-        return hd.input_multiple(opt.netG, opt.n_downsample_global, opt.n_local_enhancers)
+        """The size multiple of the generator and the encoder (read by the options' check and the dataset)."""
+        return hd.input_multiple(opt.netG, opt.n_downsample_global, opt.n_local_enhancers,
+                                 opt.n_downsample_E if encodes_images(opt) else 0)
 
     def __init__(self, opt: argparse.Namespace) -> None:
         self.check_options(opt)  # first: it turns --fp16 into --amp fp16, which BaseModel reads
         super().__init__(opt)
         self.use_features = opt.instance_feat or opt.label_feat
-        self.gen_features = self.use_features and not opt.load_features
+        self.gen_features = encodes_images(opt)
         label_channels = opt.label_nc if opt.label_nc else opt.input_nc
         cond_channels = label_channels + (0 if opt.no_instance else 1)
         self.netG = hd.define_G(cond_channels + (opt.feat_num if self.use_features else 0), opt.output_nc, opt.ngf,
@@ -253,9 +284,20 @@ class Pix2PixHDModel(BaseModel):
         elif opt.n_samples > 1 and not (opt.instance_feat or opt.label_feat):
             raise UserError("--n_samples above 1 needs --instance_feat or --label_feat (outputs differ only by the "
                             "sampled features)")
+        elif opt.use_encoded_image and opt.load_features:
+            raise UserError("--use_encoded_image and --load_features both say where the test features come from; "
+                            "pass one of them")
+        if opt.load_features and opt.feat_num != STORED_FEAT_NUM:
+            raise UserError(f"--load_features reads feature maps stored as RGB images, so --feat_num must be "
+                            f"{STORED_FEAT_NUM}, got {opt.feat_num}")
 
     # ------------------------------------------------------------------ set-up
     def setup(self, opt: argparse.Namespace) -> None:
+        encoder = self.network_path(self.load_prefix(opt), "E") if self.gen_features else ""
+        if not self.isTrain and encoder and not os.path.isfile(encoder):
+            raise UserError(f"--use_encoded_image needs the run's encoder, {encoder}, which is not there (a run "
+                            f"trained with --load_features has none: precompute the test set's feature maps with "
+                            f"scripts/pix2pixhd/precompute_feature_maps.py and pass --load_features instead)")
         super().setup(opt)
         if not self.isTrain:
             if opt.data_type == 16:
@@ -285,6 +327,14 @@ class Pix2PixHDModel(BaseModel):
                 raise UserError(f"--load_pretrain: {path} not found (check the folder and --epoch/--which_epoch)")
             else:
                 logger.warning("--load_pretrain: %s not found; net%s starts from its initialisation", path, name)
+
+    def architecture_hints(self) -> Dict[str, Any]:
+        """The base hints plus pix2pixHD's depth flags; its discriminator is always the multi-scale one."""
+        hints = super().architecture_hints()
+        extra = ARCHITECTURE_FLAGS + ("n_layers_D", "num_D", "no_ganFeat_loss")
+        hints.update({k: getattr(self.opt, k) for k in extra if hasattr(self.opt, k)})
+        hints["netD"] = "multiscale"
+        return hints
 
     def load_training_state(self, prefix: str) -> Optional[Dict[str, Any]]:
         counters = super().load_training_state(prefix)
@@ -349,22 +399,18 @@ class Pix2PixHDModel(BaseModel):
         self.input_concat = cond
 
     # ------------------------------------------------------------------ features
-    def pooling_map(self) -> torch.Tensor:
-        """Regions the features are averaged over: instances, or classes with --label_feat."""
-        if self.opt.label_feat or self.inst_map is None:
-            return self.label_map
-        return self.inst_map
-
     def feature_map(self) -> torch.Tensor:
+        """Loaded ({phase}_feat), encoded from the real image (training, --use_encoded_image) or sampled."""
         if self.opt.load_features:
             if self.loaded_feat is None:
                 raise UserError("--load_features: the batch has no feature map (add the {phase}_feat folder)")
             return self.loaded_feat
-        if self.isTrain or self.opt.use_encoded_image:
+        regions = pooling_regions(self.opt, self.label_map, self.inst_map)
+        if self.gen_features:
             if self.real_image is None:
                 raise UserError("--use_encoded_image needs the real images ({phase}_img folder)")
-            return self.netE(self.real_image, self.pooling_map())
-        return self.sample_features(self.pooling_map())
+            return self.netE(self.real_image, regions)
+        return self.sample_features(regions)
 
     def cluster_file(self) -> str:
         name = self.opt.cluster_path or f"features_clustered_{self.opt.n_clusters:03d}.npz"

@@ -244,9 +244,12 @@ def define_D(input_nc: int, ndf: int, n_layers_D: int, norm: str = "instance", u
     return net
 
 
-def input_multiple(netG: str, n_downsample_global: int, n_local_enhancers: int) -> int:
-    """The side length inputs must be a multiple of: stride-2 convs round up, transposed convs double exactly."""
-    return 2 ** (n_downsample_global + (n_local_enhancers if netG == "local" else 0))
+def input_multiple(netG: str, n_downsample_global: int, n_local_enhancers: int, n_downsample_E: int = 0) -> int:
+    """The side length inputs must be a multiple of: stride-2 convs round up, transposed convs double exactly.
+
+    ``n_downsample_E``: the encoder's downsamplings where it runs (its output is pooled by the full-size map).
+    """
+    return max(2 ** (n_downsample_global + (n_local_enhancers if netG == "local" else 0)), 2 ** n_downsample_E)
 
 
 class VGG19Features(nn.Module):

@@ -92,9 +92,10 @@ def test_reference_lr_decay(tmp_path: Path) -> None:
 def test_reference_flag_names_are_aliases(tmp_path: Path) -> None:
     opt = train_options(tmp_path, ["--label_nc", "4", "--loadSize", "96", "--fineSize", "64", "--batchSize", "2",
                                    "--resize_or_crop", "crop", "--niter", "5", "--niter_decay", "6",
-                                   "--which_epoch", "7", "--no_lsgan", "--nThreads", "1"])
+                                   "--which_epoch", "7", "--no_lsgan", "--nThreads", "1", "--tf_log"])
     assert (opt.load_size, opt.crop_size, opt.batch_size, opt.preprocess) == (96, 64, 2, "crop")
     assert (opt.n_epochs, opt.n_epochs_decay, opt.epoch, opt.gan_mode, opt.num_threads) == (5, 6, "7", "vanilla", 1)
+    assert opt.use_tensorboard
     defaults = train_options(tmp_path, [])
     assert (defaults.load_size, defaults.crop_size, defaults.preprocess, defaults.gan_mode) == \
         (1024, 512, "scale_width", "lsgan")
@@ -313,3 +314,108 @@ def test_rgb_input_without_instances_and_precomputed_features(tmp_path: Path) ->
     visuals = model.get_current_visuals()
     assert list(visuals) == ["input_label", "synthesized_image", "real_image"]
     assert torch.equal(visuals["input_label"], batch["label"])
+
+
+def test_precomputed_feature_maps_come_from_the_trained_encoder_and_cluster(tmp_path: Path) -> None:
+    """precompute_feature_maps.py writes {phase}_feat with the run's trained encoder (the reference's used random
+    weights); a --load_features run trains on them and cluster_features.py clusters them."""
+    from data import create_dataset
+    from models import pix2pixhd_networks as hd
+    from scripts.pix2pixhd.cluster_features import encode_training_set
+    from scripts.pix2pixhd.precompute_feature_maps import precompute_feature_maps
+
+    root = make_hd_dataset(tmp_path / "hd", n=2, size=(64, 32))
+    flags = ["--dataroot", str(root), "--name", "enc", "--instance_feat", "--nef", "4", "--n_downsample_E", "2",
+             "--resize_or_crop", "scale_width", "--loadSize", "32", "--fineSize", "16", "--seed", "0"]
+    opt = train_options(tmp_path, flags)
+    with pytest.raises(UserError, match="enc/latest_net_E.pth not found: this needs the encoder of a run"):
+        precompute_feature_maps(opt)
+    torch.manual_seed(0)
+    encoder = hd.define_G(3, 3, 4, "encoder", 2)
+    (tmp_path / "ckpt" / "enc").mkdir(parents=True)
+    torch.save(encoder.state_dict(), tmp_path / "ckpt" / "enc" / "latest_net_E.pth")
+    assert precompute_feature_maps(opt) == 2
+
+    item = create_dataset(opt).dataset[1]  # what the encoder saw: the photo at the run's 32 x 16
+    with torch.no_grad():
+        expected = encoder(item["image"][None], item["inst"][None])[0]
+    stored = np.asarray(Image.open(root / "train_feat" / "s1_gtFine_labelIds.png"))
+    assert stored.shape == (32, 64, 3)  # the label map's full size
+    inst = np.asarray(Image.open(root / "train_inst" / "s1_gtFine_instanceIds.png")).astype(np.int64)
+    small = item["inst"][0].numpy()
+    for value in np.unique(inst):
+        colours = np.unique(stored[inst == value], axis=0)
+        assert len(colours) == 1  # one feature vector per instance
+        want = expected[:, torch.from_numpy(small == value)][:, 0]
+        assert np.array_equal(colours[0], ((want + 1) * 127.5).round().numpy().astype(np.uint8))
+
+    load_opt = train_options(tmp_path, flags + ["--load_features", "--num_D", "1"])
+    model = create_model(load_opt)
+    model.setup(load_opt)
+    assert "E" not in model.model_names
+    batch = next(iter(create_dataset(load_opt)))
+    model.set_input(batch)
+    model.optimize_parameters()
+    rows = encode_training_set(load_opt)
+    cars = np.stack(rows[26])  # label 26 without an instance id, and instances 26000 + i
+    assert cars.shape[1] == 3 + 1 and np.all(np.abs(cars[:, :3]) <= 1)
+    for bad, message in ((["--resize_or_crop", "crop"], "the maps cover whole images"),
+                         (["--load_features"], "writes the maps that --load_features reads"),
+                         (["--feat_num", "4"], "--feat_num must be 3")):
+        with pytest.raises(UserError, match=message):
+            precompute_feature_maps(train_options(tmp_path, flags + bad))
+
+
+def test_a_load_features_run_samples_clusters_at_test_time(tmp_path: Path) -> None:
+    """test.py does not take --load_features from the run (its test set has no feature maps) and builds no encoder
+    unless --use_encoded_image, which a --load_features run cannot give: one line says what to do instead."""
+    trained = create_model(train_options(tmp_path, ["--label_nc", "4", "--name", "lf", "--instance_feat",
+                                                    "--load_features"]))
+    run = tmp_path / "ckpt" / "lf"
+    run.mkdir(parents=True)
+    torch.save(trained.netG.state_dict(), run / "latest_net_G.pth")
+    np.savez(run / "features_clustered_010.npz", **{"1": np.full((2, 3), 0.5)})
+    (run / "train_opt.txt").write_text("----------------- Options ---------------\n"
+                                       "               instance_feat: True\n              load_features: True\n"
+                                       "                    label_nc: 4\n----------------- End -------------------\n")
+    argv = ["--dataroot", str(tmp_path / "data"), "--checkpoints_dir", str(tmp_path / "ckpt"), "--results_dir",
+            str(tmp_path / "res"), "--name", "lf", *TINY_HD[:12]]
+    opt = TestOptions().parse(argv, save=False)
+    assert opt.instance_feat and not opt.load_features and opt.label_nc == 4
+    model = create_model(opt)
+    model.setup(opt)
+    assert model.model_names == ["G"]
+    label = torch.zeros(1, 1, 16, 16, dtype=torch.int64)
+    label[..., 8:] = 1
+    model.set_input({"label": label, "inst": label.clone()})
+    model.test()
+    assert model.synthesized_image.shape == (1, 3, 16, 16)
+    encoded = TestOptions().parse(argv + ["--use_encoded_image"], save=False)
+    with pytest.raises(UserError, match="--use_encoded_image needs the run's encoder.*precompute_feature_maps.py"):
+        create_model(encoded).setup(encoded)
+    with pytest.raises(UserError, match="--use_encoded_image and --load_features"):
+        create_model(TestOptions().parse(argv + ["--use_encoded_image", "--load_features"], save=False))
+
+
+def test_checkpoint_hints_name_the_multiscale_discriminator(tmp_path: Path) -> None:
+    model = create_model(train_options(tmp_path, ["--label_nc", "4", "--num_D", "3"]))
+    hints = model.architecture_hints()
+    assert (hints["netD"], hints["num_D"], hints["n_blocks_global"], hints["label_nc"]) == ("multiscale", 3, 2, 4)
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in (Path(__file__).parents[1] / "scripts" / "pix2pixhd")
+                                          .glob("*.sh")))
+def test_recipe_scripts_parse(tmp_path: Path, script: str) -> None:
+    """Every command of scripts/pix2pixhd/*.sh parses with its entry point's options."""
+    text = (Path(__file__).parents[1] / "scripts" / "pix2pixhd" / script).read_text().replace("\\\n", " ")
+    commands = [line.split()[1:] for line in text.splitlines() if line.startswith("$PY ")]
+    assert commands
+    (tmp_path / "data").mkdir()
+    for entry, *args in commands:
+        args = [str(tmp_path / "data") if a == '"$DATAROOT"' else a for a in args if a != '"$@"']
+        args += ["--checkpoints_dir", str(tmp_path / "ckpt"), "--gpu_ids", "-1"]
+        if entry == "test.py":
+            opt = TestOptions().parse(args + ["--results_dir", str(tmp_path / "res")], save=False)
+        else:
+            opt = TrainOptions().parse(args, save=False)
+        assert opt.model == "pix2pixhd" and opt.dataset_mode == "pix2pixhd"

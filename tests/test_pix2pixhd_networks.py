@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from models import pix2pixhd_networks as hd
+from models.checkpoint import CheckpointMismatchError, load_network_weights
 from tests.conftest import SHARED, needs_fixture
 from util.errors import UserError
 
@@ -122,8 +123,53 @@ def test_registered_in_the_architecture_table_and_named_back_from_keys() -> None
     assert "multiscale" in architectures.names(architectures.DISCRIMINATOR)
     g = networks.define_G(6, 3, 4, "local", norm="instance", n_downsample_global=1, n_blocks_global=1,
                           n_local_enhancers=2, n_blocks_local=1)
-    assert architectures.describe(architectures.read_layout(g.state_dict())) == "--netG local --n_local_enhancers 2"
+    assert architectures.describe(architectures.read_layout(g.state_dict())) == \
+        "--netG local --n_local_enhancers 2 --n_blocks_local 1 --n_downsample_global 1 --n_blocks_global 1"
     d = networks.define_D(6, 4, "multiscale", 2, norm="instance", num_D=3)
-    assert architectures.describe(architectures.read_layout(d.state_dict())) == "--netD multiscale --n_layers_D 2"
+    assert architectures.describe(architectures.read_layout(d.state_dict())) == \
+        "--netD multiscale --n_layers_D 2 --num_D 3"
     flat = hd.define_D(6, 4, 4, num_D=2, getIntermFeat=False)
-    assert architectures.describe(architectures.read_layout(flat.state_dict())) == "--netD multiscale --n_layers_D 4"
+    assert architectures.describe(architectures.read_layout(flat.state_dict())) == \
+        "--netD multiscale --n_layers_D 4 --num_D 2 --no_ganFeat_loss"
+    e = hd.define_G(3, 3, 4, "encoder", 3)
+    assert architectures.describe(architectures.read_layout(e.state_dict())) == \
+        "--netG encoder --nef 4 --n_downsample_E 3"
+
+
+def mismatch(net: torch.nn.Module, state_dict: dict, hints: dict) -> str:
+    with pytest.raises(CheckpointMismatchError) as caught:
+        load_network_weights(net, state_dict, "file.pth", hints)
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def test_mismatch_messages_name_pix2pixhd_flags() -> None:
+    """Each differing depth flag by name; a global generator with 2 downsamplings has a ResNet generator's keys, but
+    loading one is read as what it is, not as --netG resnet_9blocks."""
+    hints = {"netG": "global", "netD": "multiscale", "ngf": 4, "norm": "instance"}
+    nine = hd.define_G(12, 3, 4, "global", n_downsample_global=2, n_blocks_global=9).state_dict()
+    message = mismatch(hd.define_G(12, 3, 4, "global", 2, 6), nine, {**hints, "n_blocks_global": 6})
+    assert "it looks like --n_blocks_global 9, but --n_blocks_global is 6" in message and "resnet" not in message
+    message = mismatch(hd.define_G(12, 3, 4, "global", 4, 9), nine, {**hints, "n_downsample_global": 4})
+    assert "it looks like --n_downsample_global 2, but --n_downsample_global is 4" in message
+    message = mismatch(hd.define_G(13, 3, 4, "global", 2, 9), nine, hints)
+    assert "it maps 12 to 3 channels, but the network maps 13 to 3 (check --label_nc, --no_instance" in message
+    local = hd.define_G(12, 3, 4, "local", 2, 2, 1, 3).state_dict()
+    message = mismatch(hd.define_G(12, 3, 4, "local", 2, 2, 1, 2), local, {**hints, "netG": "local"})
+    assert "it looks like --n_blocks_local 3, but --n_blocks_local is 2" in message
+    message = mismatch(hd.define_G(12, 3, 4, "global", 2, 2), local, hints)
+    assert "it looks like --netG local --n_local_enhancers 1 --n_blocks_local 3" in message
+    assert "but --netG is global" in message
+    encoder = hd.define_G(3, 3, 4, "encoder", 2).state_dict()
+    message = mismatch(hd.define_G(3, 3, 4, "encoder", 3), encoder, hints)  # E is loaded with G's hints
+    assert "it looks like --n_downsample_E 2, but --n_downsample_E is 3" in message
+    d2 = hd.define_D(15, 4, 3, num_D=2, getIntermFeat=True).state_dict()
+    message = mismatch(hd.define_D(15, 4, 3, num_D=3, getIntermFeat=True), d2, {**hints, "num_D": 3})
+    assert "it looks like --num_D 2, but --num_D is 3" in message
+    message = mismatch(hd.define_D(15, 4, 4, num_D=2, getIntermFeat=True), d2, {**hints, "n_layers_D": 4})
+    assert "it looks like --n_layers_D 3, but --n_layers_D is 4" in message
+    message = mismatch(hd.define_D(15, 4, 3, num_D=2, getIntermFeat=False), d2, hints)
+    assert "it was saved without --no_ganFeat_loss, but the network is built with it" in message
+    message = mismatch(hd.define_D(16, 4, 3, num_D=2, getIntermFeat=True), d2, hints)
+    assert "it takes 15 input channels, but the network takes 16 (check --label_nc, --no_instance" in message

@@ -3,16 +3,17 @@
     python scripts/pix2pixhd/cluster_features.py --model pix2pixhd --dataroot ./datasets/cityscapes \\
         --name label2city_512p_feat --instance_feat [the other flags of the training run] [--n_clusters 10]
 
-Takes the same flags as train.py. Encodes every training image with ``{epoch}_net_E.pth`` of the run, takes
-one feature vector per instance (the encoder output is constant over an instance), keeps instances larger
+Takes the same flags as train.py. Encodes every training image with ``{epoch}_net_E.pth`` of the run (with
+``--load_features``: reads the ``train_feat`` maps the run was trained on, see precompute_feature_maps.py), takes
+one feature vector per instance (its mean; the encoder output is constant over an instance), keeps instances larger
 than 1/64 of the image, and runs k-means (scikit-learn, ``random_state`` 0, ``n_init`` 10) per class with
 min(instances, --n_clusters) clusters. The centres go to ``checkpoints/NAME/features_clustered_{n:03d}.npz``
 (one float64 array per class id, no pickles), which test.py reads by default.
 """
 from __future__ import annotations
 
+import argparse
 import logging
-import os
 from collections import defaultdict
 from pathlib import Path
 from typing import Dict, List
@@ -22,12 +23,11 @@ import torch
 
 from data import create_dataset
 from models import pix2pixhd_networks as hd
-from models.checkpoint import load_network_weights
-from models.pix2pixhd_model import class_of_instance
+from models.pix2pixhd_model import class_of_instance, load_run_encoder, pooling_regions
 from options.train_options import TrainOptions
 from util.cli import run_cli, setup_logging
 from util.errors import UserError
-from util.fileio import atomic_write, load_checkpoint_file
+from util.fileio import atomic_write
 
 logger = logging.getLogger("cluster_features")
 
@@ -35,20 +35,18 @@ logger = logging.getLogger("cluster_features")
 MIN_AREA_BLOCKS = 0.5
 
 
-def encode_training_set(opt) -> Dict[int, List[np.ndarray]]:
+def encode_training_set(opt: argparse.Namespace) -> Dict[int, List[np.ndarray]]:
     """{class id: [feat_num values + area in 1/32 blocks of the image, one row per instance]}."""
-    path = os.path.join(opt.checkpoints_dir, opt.name, f"{opt.epoch}_net_E.pth")
-    encoder = hd.define_G(opt.output_nc, opt.feat_num, opt.nef, "encoder", opt.n_downsample_E, norm=opt.norm)
-    load_network_weights(encoder, load_checkpoint_file(path), path)
-    encoder.to(opt.device).eval()
+    encoder = None if opt.load_features else load_run_encoder(opt)
     rows: Dict[int, List[np.ndarray]] = defaultdict(list)
     dataset = create_dataset(opt)
     for i, batch in enumerate(dataset):
-        image = batch["image"].to(opt.device, torch.get_default_dtype())
-        regions = batch["label"] if opt.label_feat or opt.no_instance else batch["inst"]
-        regions = regions.to(opt.device)
+        regions = pooling_regions(opt, batch["label"], None if opt.no_instance else batch["inst"]).to(opt.device)
         with torch.no_grad():
-            feat = encoder(image, regions)[0]
+            if encoder is None:  # the stored maps are not exactly constant where they were resized
+                feat = hd.instance_average(batch["feat"].to(opt.device, torch.get_default_dtype()), regions)[0]
+            else:
+                feat = encoder(batch["image"].to(opt.device, torch.get_default_dtype()), regions)[0]
         blocks = regions.shape[-2] * regions.shape[-1] // 32
         ids, counts = torch.unique(regions[0, 0], return_counts=True)
         for value, count in zip(ids.tolist(), counts.tolist()):
@@ -79,9 +77,9 @@ def cluster(rows: Dict[int, List[np.ndarray]], n_clusters: int, feat_num: int) -
 def main() -> None:
     opt = TrainOptions().parse(save=False)
     setup_logging(opt.verbose)
-    if opt.model != "pix2pixhd" or not (opt.instance_feat or opt.label_feat) or opt.load_features:
-        raise UserError("cluster_features.py needs --model pix2pixhd with --instance_feat or --label_feat (and no "
-                        "--load_features): it clusters the encoder's features")
+    if opt.model != "pix2pixhd" or not (opt.instance_feat or opt.label_feat):
+        raise UserError("cluster_features.py needs --model pix2pixhd with --instance_feat or --label_feat: it "
+                        "clusters the features the generator was trained with")
     if opt.n_clusters < 1:
         raise UserError(f"--n_clusters must be at least 1, got {opt.n_clusters}")
     opt.batch_size, opt.serial_batches, opt.no_flip, opt.phase = 1, True, True, "train"
