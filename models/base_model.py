@@ -13,7 +13,7 @@ import types
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import nn
@@ -34,7 +34,7 @@ logger = logging.getLogger(__name__)
 
 TRAIN_STATE_FORMAT = 1
 # the files of a numbered checkpoint set: {epoch}_net_X.pth, iter_{n}_net_X.pth and their _train_state.pth
-_NUMBERED_SET_FILE = re.compile(r"^(?P<kind>iter_)?(?P<number>\d+)_(net_.+|train_state)\.pth$")
+_NUMBERED_SET_FILE = re.compile(r"^(?P<prefix>(?P<kind>iter_)?(?P<number>\d+))_(net_.+|train_state)\.pth$")
 AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
@@ -68,6 +68,7 @@ class BaseModel(ABC):
         self.last_save: Optional[str] = None  # the last checkpoint this run wrote, for messages
         self._writer: Optional[ThreadPoolExecutor] = None  # writes training checkpoints while training goes on
         self._pending_save: Optional[Future] = None
+        self._saved_sets: List[str] = []  # numbered sets this process wrote, oldest first (--keep_last)
         self.amp_dtype: Optional[torch.dtype] = AMP_DTYPES.get(getattr(opt, "amp", "none"))
         if self.amp_dtype is not None and self.device.type == "cpu" and not cpu_has_native(self.amp_dtype):
             logger.warning("--amp %s: this CPU has no native %s instructions (AVX-512 BF16/FP16 or AMX), so "
@@ -269,7 +270,7 @@ class BaseModel(ABC):
                                 f"nothing was replaced, {self.describe_last_save()}") from err.__cause__
         self.last_save = described
         if getattr(self.opt, "keep_last", 0) > 0:
-            self.remove_old_checkpoints(self.opt.keep_last)
+            self.remove_old_checkpoints(self.opt.keep_last, prefix)
 
     def wait_for_saves(self) -> None:
         """Block until the checkpoint set being written in the background is on disk; raise its error if any."""
@@ -294,22 +295,37 @@ class BaseModel(ABC):
                                 f"{state_path} (replaced or damaged since); restore the set or resume from "
                                 f"another --epoch")
 
-    def remove_old_checkpoints(self, keep: int) -> List[str]:
+    def remove_old_checkpoints(self, keep: int, saved: Optional[str] = None) -> List[str]:
         """Remove the numbered sets beyond the ``keep`` newest of each kind (epoch saves, ``iter_`` saves).
 
-        ``latest`` and ``best_*`` sets never match. Called by ``save_networks`` once the new set is in place, so
-        a crash at any point leaves at least ``keep`` complete sets. Returns the removed file names.
+        ``saved`` is the set just written. The sets this process wrote are the newest, in the order written;
+        sets found in the folder come before them, by number. So a run resumed from an earlier save (``--epoch
+        5`` while 6 to 10 are there) keeps its new saves and drops the abandoned ones, instead of removing each
+        new save at once because higher numbers outrank it. ``latest`` and ``best_*`` sets never match. Called
+        by ``save_networks`` once the new set is in place, so a crash at any point leaves at least ``keep``
+        complete sets; what a crash leaves of a set being removed is removed by the next call.
+        Returns the removed file names.
         """
-        sets: Dict[str, Dict[int, List[str]]] = {"epoch": {}, "iter": {}}
+        if saved is not None and _NUMBERED_SET_FILE.match(f"{saved}_train_state.pth"):
+            self._saved_sets = [s for s in self._saved_sets if s != saved] + [saved]
+        sets: Dict[str, Dict[str, List[str]]] = {"epoch": {}, "iter": {}}
+        numbers: Dict[str, int] = {}
         for name in os.listdir(self.save_dir):
             found = _NUMBERED_SET_FILE.match(name)
             if found:
                 kind = "iter" if found.group("kind") else "epoch"
-                sets[kind].setdefault(int(found.group("number")), []).append(name)
+                sets[kind].setdefault(found.group("prefix"), []).append(name)
+                numbers[found.group("prefix")] = int(found.group("number"))
+
+        def age(prefix: str) -> Tuple[int, int]:
+            if prefix in self._saved_sets:
+                return (1, self._saved_sets.index(prefix))
+            return (0, numbers[prefix])
+
         removed = []
         for numbered in sets.values():
-            for number in sorted(numbered)[:-keep]:
-                for name in sorted(numbered[number]):
+            for prefix in sorted(numbered, key=age)[:-keep]:
+                for name in sorted(numbered[prefix]):
                     os.remove(os.path.join(self.save_dir, name))
                     removed.append(name)
         if removed:

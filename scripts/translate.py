@@ -11,7 +11,8 @@ has its input's width and height: the image is padded to the generator's size mu
 
 A folder ``--input`` is read recursively and mirrored into the ``--output`` folder as PNG files (lossless); a
 single image goes to the ``--output`` file, in the format its suffix names, or into ``--output`` when that is
-an existing folder.
+an existing folder. An ``--output`` that would overwrite an input (the photo itself, a folder inside the
+``--input`` folder) is refused.
 """
 from __future__ import annotations
 
@@ -53,16 +54,24 @@ def plan(source: Path, target: Path) -> List[Tuple[Path, Path]]:
     if source.is_dir():
         if target.exists() and not target.is_dir():
             raise UserError(f"--output {target} is a file, but --input {source} is a folder: give a folder")
-        return [(Path(p), (target / Path(p).relative_to(source)).with_suffix(".png"))
-                for p in make_dataset(str(source))]
+        if source.resolve() in (target.resolve(), *target.resolve().parents):
+            raise UserError(f"--output {target} is inside --input {source}: the results would replace the photos "
+                            f"or be read as photos next time; give a folder outside it")
+        try:
+            photos = make_dataset(str(source))
+        except UserError:  # its message names the training flags
+            raise UserError(f"--input {source} holds no images (.jpg, .png, ...) in it or its sub-folders") from None
+        return [(Path(p), (target / Path(p).relative_to(source)).with_suffix(".png")) for p in photos]
     if not source.is_file():
         raise UserError(f"--input {source} not found")
     if not is_image_file(source.name):
         raise UserError(f"--input {source} is not an image file (.jpg, .png, ...)")
     if target.is_dir():
-        return [(source, target / f"{source.stem}.png")]
-    if Image.registered_extensions().get(target.suffix.lower()) is None:
+        target = target / f"{source.stem}.png"
+    elif Image.registered_extensions().get(target.suffix.lower()) is None:
         raise UserError(f"--output {target}: cannot tell the image format from its suffix (use .png or .jpg)")
+    if target.resolve() == source.resolve():
+        raise UserError(f"--output {target} is the --input image: give another file name")
     return [(source, target)]
 
 
@@ -74,7 +83,6 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     translator = Translator.from_file(opt.model, opt.device, **flags)
     for source, target in jobs:
         result = translator(load_image(str(source), "RGB"), tile=opt.tile_size, overlap=opt.tile_overlap)
-        target.parent.mkdir(parents=True, exist_ok=True)
         save_image(result, target)
         logger.info("%s -> %s (%dx%d)", source, target, *result.size)
     logger.info("translated %d image(s) with %s", len(jobs), opt.model)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,17 @@ def test_plan_errors_name_the_flag(tmp_path: Path) -> None:
     (tmp_path / "outdir").mkdir()
     assert translate.plan(photo, tmp_path / "outdir") == [(photo, tmp_path / "outdir" / "a.png")]
     assert translate.plan(photo.parent, tmp_path / "new") == [(photo, tmp_path / "new" / "a.png")]
+    # nothing a run reads is overwritten: not the photo, not the photos of a folder
+    with pytest.raises(UserError, match=r"--output .*a\.png is the --input image"):
+        translate.plan(photo, photo.parent)
+    with pytest.raises(UserError, match=r"--output .*out is inside --input .*in: the results would replace"):
+        translate.plan(photo.parent, photo.parent / "out")
+    with pytest.raises(UserError, match=r"--output .*in is inside --input"):
+        translate.plan(photo.parent, photo.parent)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match=r"^--input .*empty holds no images \(.jpg, .png, ...\) in it or its "
+                                        r"sub-folders$"):
+        translate.plan(tmp_path / "empty", tmp_path / "new")
 
 
 def test_model_file_errors(tmp_path: Path) -> None:
@@ -93,3 +105,12 @@ def test_model_file_errors(tmp_path: Path) -> None:
     (tmp_path / "g.pt").write_bytes(b"not a model")
     with pytest.raises(UserError, match="cannot read TorchScript model"):
         load_model_file(tmp_path / "g.pt")
+
+
+def test_onnx_without_onnxruntime_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """onnxruntime is an optional extra: translate.py names the pip command instead of a traceback."""
+    (tmp_path / "g.onnx").write_bytes(b"an onnx file")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as if it were not installed
+    with pytest.raises(UserError, match=r"^running .*g\.onnx needs the optional package onnxruntime: "
+                                        r"pip install onnxruntime$"):
+        load_model_file(tmp_path / "g.onnx")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -75,6 +76,31 @@ def test_keep_last_2_over_4_epochs(tmp_path: Path) -> None:
         assert {f"{prefix}_net_{n}.pth" for n in ("G_A", "G_B", "D_A", "D_B")} | {f"{prefix}_train_state.pth"} <= files
     assert "--keep_last 2: removed 1_net_D_A.pth" in proc.stdout
     assert not list(run_dir.glob(".*.tmp"))
+
+
+def test_keep_last_keeps_the_new_saves_of_a_run_resumed_from_an_earlier_epoch(tmp_path: Path) -> None:
+    """--continue_train --epoch 1 while sets 2 to 4 are there: each new save outranks the abandoned higher
+    numbers (ordered by number alone, every new save was removed at once)."""
+    from models.base_model import BaseModel
+
+    def write_set(prefix: str) -> None:
+        for part in ("net_G_A.pth", "train_state.pth"):
+            (tmp_path / f"{prefix}_{part}").write_bytes(b"")
+
+    def sets() -> set[str]:
+        return {p.name.split("_net_")[0] for p in tmp_path.glob("*_net_G_A.pth")}
+
+    for prefix in ("1", "2", "3", "4", "iter_8", "latest", "best_psnr"):
+        write_set(prefix)
+    run = SimpleNamespace(save_dir=str(tmp_path), _saved_sets=[])  # the state remove_old_checkpoints keeps
+    BaseModel.remove_old_checkpoints(run, 2, "latest")
+    assert sets() == {"3", "4", "iter_8", "latest", "best_psnr"}
+    for saved, kept in (("2", {"4", "2"}), ("3", {"2", "3"}), ("4", {"3", "4"})):
+        write_set(saved)
+        BaseModel.remove_old_checkpoints(run, 2, saved)
+        assert sets() == kept | {"iter_8", "latest", "best_psnr"}, saved
+    assert {p.name for p in tmp_path.iterdir()} == {f"{prefix}_{part}" for prefix in sets()
+                                                   for part in ("net_G_A.pth", "train_state.pth")}
 
 
 def test_keep_last_must_not_be_negative(tmp_path: Path) -> None:
