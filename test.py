@@ -10,45 +10,53 @@ own result images, and rank 0 writes the one page, in the order a single process
 """
 from __future__ import annotations
 
-import argparse
-import logging
-import os
-from typing import Any, Dict, List, Sequence
+from util.cli import exit_quietly_on_interrupt, run_cli, setup_logging
 
-from data import create_dataset
-from models import create_model
-from options.test_options import TestOptions
-from util import distributed
-from util.cli import run_cli, setup_logging
-from util.errors import UserError
-from util.fileio import is_main_process
-from util.html import HTML
-from util.visualizer import save_images
+if __name__ == "__main__":
+    exit_quietly_on_interrupt()  # before the slow imports below: Ctrl-C during start-up gives one line
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import os  # noqa: E402
+from typing import Any, Dict, List, Sequence  # noqa: E402
+
+from data import create_dataset  # noqa: E402
+from data.base_dataset import check_input_size  # noqa: E402
+from models import create_model  # noqa: E402
+from options.test_options import TestOptions  # noqa: E402
+from util import distributed  # noqa: E402
+from util.errors import UserError  # noqa: E402
+from util.fileio import is_main_process  # noqa: E402
+from util.html import HTML  # noqa: E402
+from util.visualizer import save_images  # noqa: E402
 
 logger = logging.getLogger("test")
 
 
 def measure_results(web_dir: str, names: List[str], opt: argparse.Namespace) -> Dict[str, str]:
     """--eval_metrics: scripts/evaluate.py's metrics of this run's images, written to metrics.json; page lines."""
-    from evaluation.folders import evaluate_results, format_table, summary_lines, write_report
+    from evaluation.folders import evaluate_results, format_table, summary_lines, time_line, write_report
     from evaluation.metrics import PAIRED_DATASET_MODES
 
     paired = opt.dataset_mode in PAIRED_DATASET_MODES  # unaligned rows are not pairs: FID/KID only
     report = evaluate_results(web_dir, paired=paired, names=names, device=opt.device,
                               inception_weights=opt.inception_weights)
     write_report(report, os.path.join(web_dir, "metrics.json"))
-    logger.info("metrics (also in %s):\n%s", os.path.join(web_dir, "metrics.json"), format_table(report))
+    logger.info("metrics (also in %s), measured in %s:\n%s", os.path.join(web_dir, "metrics.json"),
+                time_line(report), format_table(report))
     return summary_lines(report)
 
 
 def check_eval_metrics(opt: argparse.Namespace) -> None:
     """Fail before translating anything when --eval_metrics cannot run."""
-    from evaluation.metrics import inception_weights_file
+    from evaluation.metrics import PAIRED_DATASET_MODES, inception_weights_file, weights_hint
 
     if opt.model == "test":
         raise UserError("--eval_metrics: --model test writes no target images to compare with; run "
                         "scripts/evaluate.py --fake DIR --real DIR on the translated images instead")
-    inception_weights_file(opt.inception_weights)
+    if inception_weights_file(opt.inception_weights) is None and opt.dataset_mode not in PAIRED_DATASET_MODES:
+        raise UserError(f"--eval_metrics: --dataset_mode {opt.dataset_mode} does not pair its images, so only FID "
+                        f"and KID measure them, and they need the Inception weights: {weights_hint()}")
 
 
 class RecordedPage:
@@ -70,21 +78,23 @@ class RecordedPage:
 
 
 def main() -> None:
-    opt = TestOptions().parse()
+    options = TestOptions()
+    opt = options.parse()
     setup_logging(opt.verbose)
     if opt.eval_metrics:
         check_eval_metrics(opt)
     distributed.setup(opt.device)
     completed = False
     try:
-        run(opt)
+        run(opt, opt.size_multiple)
         completed = True
     finally:
         distributed.cleanup(completed)
 
 
-def run(opt: argparse.Namespace) -> None:
-    """Translate this process's share of the images; rank 0 then writes the page (and the metrics)."""
+def run(opt: argparse.Namespace, size_multiple: int) -> None:
+    """Translate this process's share of the images (each side a multiple of ``size_multiple``); rank 0 then
+    writes the page (and the metrics)."""
     if distributed.rank() != 0:
         logging.getLogger().setLevel(logging.WARNING)  # only rank 0 reports progress
     world, rank = distributed.world_size(), distributed.rank()
@@ -109,6 +119,7 @@ def run(opt: argparse.Namespace) -> None:
     for data in dataset:
         if done >= opt.num_test:
             break
+        check_input_size(data, opt, size_multiple)
         model.set_input(data)
         model.test()
         visuals = model.get_current_visuals()
@@ -132,9 +143,9 @@ def run(opt: argparse.Namespace) -> None:
         webpage.add_header(header)
         webpage.add_images(ims, txts, links, width=width)
     summary = {"model": opt.model, "epoch": opt.epoch, "images": len(ordered)}
-    if opt.eval_metrics:
-        summary.update(measure_results(web_dir, [row[0] for row in ordered], opt))
     webpage.set_summary(summary)
+    if opt.eval_metrics:
+        webpage.set_metrics(measure_results(web_dir, [row[0] for row in ordered], opt))
     webpage.save()
     logger.info("wrote %d result(s) to %s", len(ordered), os.path.join(web_dir, "index.html"))
 

@@ -34,6 +34,7 @@ import time  # noqa: E402
 from typing import Any, Dict, Optional  # noqa: E402
 
 from data import batch_length, create_dataset  # noqa: E402
+from data.base_dataset import check_input_size  # noqa: E402
 from evaluation.validation import create_validation  # noqa: E402
 from models import create_model  # noqa: E402
 from models.base_model import BaseModel  # noqa: E402
@@ -49,7 +50,11 @@ logger = logging.getLogger("train")
 
 
 class StopRequest:
-    """Turns SIGINT/SIGTERM into a flag checked between iterations, so a stop never interrupts a step or a save."""
+    """Turns SIGINT/SIGTERM into a flag checked between iterations, so a stop never interrupts a step or a save.
+
+    The handler only sets the flag: it may run in the middle of a write to stdout, where logging from it would
+    be a re-entrant write (a "Logging error" traceback); the training loop reports the signal.
+    """
 
     def __init__(self) -> None:
         self.signum: Optional[int] = None
@@ -59,7 +64,6 @@ class StopRequest:
         self.signum = signum
         for s, handler in self.previous.items():  # a second signal stops at once
             signal.signal(s, handler)
-        logger.warning("received signal %d: saving the latest checkpoint after this iteration", signum)
 
     def restore(self) -> None:
         for s, handler in self.previous.items():
@@ -95,21 +99,56 @@ def resume(model: BaseModel, opt: argparse.Namespace, explicit_epoch_count: bool
 
 
 class TrainingDivergedError(UserError):
-    """Too many steps in a row had NaN/Inf losses or gradients."""
+    """Too many steps in a row had NaN/Inf losses or gradients, or the run ended in such steps."""
 
 
-def guarded_step(model: BaseModel, opt: argparse.Namespace, bad_steps: int, epoch: int, total_iters: int) -> int:
-    """One training step; returns the number of bad steps in a row, raises TrainingDivergedError at the limit."""
-    problem = model.train_step()
-    if problem is None:
-        return 0
-    bad_steps += 1
-    logger.warning("epoch %d, iteration %d: %s", epoch, total_iters, problem)
-    if bad_steps >= opt.max_bad_steps:
-        raise TrainingDivergedError(f"training diverged: {bad_steps} steps in a row with NaN/Inf (--max_bad_steps "
-                                    f"{opt.max_bad_steps}), the last at epoch {epoch}, iteration {total_iters} "
-                                    f"({problem}); {model.describe_last_save()}; lower --lr or --init_gain")
-    return bad_steps
+class DivergenceGuard:
+    """Runs the training steps and counts those in a row with NaN/Inf (the model skipped them).
+
+    ``--max_bad_steps`` of them stop the run. While the last step was bad nothing is saved: the weights give
+    NaN/Inf (finite weights can, when a step has made them huge), and saving them would replace the last good
+    checkpoint. A run that ends in bad steps therefore fails rather than exit 0 without its last checkpoints.
+    """
+
+    def __init__(self, model: BaseModel, limit: int) -> None:
+        self.model, self.limit = model, limit
+        self.bad_steps = 0
+        self.last = ""  # where the last bad step was, and what was wrong
+
+    def step(self, epoch: int, total_iters: int) -> None:
+        """One training step; raises TrainingDivergedError at the limit."""
+        problem = self.model.train_step()
+        if not distributed.any_rank(problem is not None):  # every rank counts alike: a save is collective
+            self.bad_steps = 0
+            return
+        self.bad_steps += 1
+        self.last = f"epoch {epoch}, iteration {total_iters} ({problem or 'on another process'})"
+        if problem is not None:
+            logger.warning("epoch %d, iteration %d: %s", epoch, total_iters, problem)
+        if self.bad_steps >= self.limit:
+            raise self.error(f"training diverged: {self.bad_steps} steps in a row with NaN/Inf (--max_bad_steps "
+                             f"{self.limit})")
+
+    def save(self, prefix: str, counters: Dict[str, Any], announce: str = "") -> None:
+        """Save the set ``prefix`` in the background (logging ``announce`` first), unless the last step was bad."""
+        if self.bad_steps:
+            logger.warning("checkpoint '%s' not saved at iteration %d: the last %d step(s) had NaN/Inf; %s", prefix,
+                           counters["total_iters"], self.bad_steps, self.model.describe_last_save())
+            return
+        if announce:
+            logger.info("%s", announce)
+        self.model.save_networks(prefix, counters, background=True)
+
+    def check_ended_well(self) -> None:
+        """At the end of the run: TrainingDivergedError if it ended in bad steps (their saves were skipped)."""
+        if self.bad_steps:
+            raise self.error(f"training ended in {self.bad_steps} step(s) in a row with NaN/Inf (--max_bad_steps "
+                             f"{self.limit} not reached)", "the checkpoints due after them were not saved: ")
+
+    def error(self, what: str, saves: str = "") -> TrainingDivergedError:
+        self.model.wait_for_saves()  # so that the message names the save in flight, if it was the last good one
+        return TrainingDivergedError(f"{what}, the last at {self.last}; {saves}{self.model.describe_last_save()}; "
+                                     f"lower --lr or --init_gain")
 
 
 def main() -> None:
@@ -139,6 +178,18 @@ def main() -> None:
         distributed.cleanup(completed)
 
 
+def check_first_sample(dataset: Any, opt: argparse.Namespace, size_multiple: int) -> None:
+    """Read the first sample before anything is written: an unreadable file, or a size the generator cannot take
+    (all the images of a dataset often share it), stops the run with the folder untouched. The random state is
+    put back, so the run trains exactly as without this look."""
+    rng = get_rng_state()
+    try:
+        sample = dataset.dataset[0]
+    finally:
+        set_rng_state(rng)
+    check_input_size(sample, opt, size_multiple)
+
+
 def train(options: TrainOptions, opt: argparse.Namespace) -> None:
     """Check the data and checkpoints, then train (every rank of a DDP run on its own shard of each epoch);
     raises SystemExit(128 + signal) when stopped by a signal."""
@@ -152,6 +203,9 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
     logger.info("The number of training images = %d", dataset_size)
     distributed.check_batch_size(opt)
 
+    size_multiple = opt.size_multiple
+    check_first_sample(dataset, opt, size_multiple)
+
     model = create_model(opt)
     model.setup(opt)
     start = resume(model, opt, "epoch_count" in options.explicit_flags())
@@ -161,7 +215,7 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
     total_iters = start["total_iters"]
     last_epoch = opt.n_epochs + opt.n_epochs_decay
     stop = StopRequest()
-    bad_steps = 0
+    guard = DivergenceGuard(model, opt.max_bad_steps)
     stopping = False
     try:
         for epoch in range(start["epoch"], last_epoch + 1):
@@ -196,11 +250,12 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
                 before = total_iters
                 total_iters += batch_size
                 epoch_iter += batch_size
+                check_input_size(data, opt, size_multiple)
                 model.set_input(data)
                 visualizer.add_graph(model)  # the first batch only (--use_tensorboard)
-                bad_steps = guarded_step(model, opt, bad_steps, epoch, total_iters)
+                guard.step(epoch, total_iters)
 
-                if crossed(before, total_iters, opt.display_freq) and not bad_steps:  # no NaN images
+                if crossed(before, total_iters, opt.display_freq) and not guard.bad_steps:  # no NaN images
                     save_result = crossed(before, total_iters, opt.update_html_freq)
                     model.compute_visuals()
                     visualizer.display_current_results(model.get_current_visuals(), epoch, save_result, total_iters)
@@ -220,14 +275,15 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
                 counters = {"epoch": epoch, "epoch_iter": epoch_iter, "total_iters": total_iters,
                             "epoch_done": False, "epoch_rng": epoch_rng}
                 if crossed(before, total_iters, opt.save_latest_freq):
-                    logger.info("saving the latest model (epoch %d, total_iters %d)", epoch, total_iters)
-                    model.save_networks(f"iter_{total_iters}" if opt.save_by_iter else "latest", counters,
-                                        background=True)
+                    guard.save(f"iter_{total_iters}" if opt.save_by_iter else "latest", counters,
+                               f"saving the latest model (epoch {epoch}, total_iters {total_iters})")
                 visualizer.advance(batch_size)
                 stopping = distributed.any_rank(stop.signum is not None)  # all ranks stop at the same step
                 if stopping:
-                    logger.info("saving the latest model (epoch %d, total_iters %d) before stopping", epoch, total_iters)
-                    model.save_networks("latest", counters, background=True)
+                    if stop.signum is not None:
+                        logger.warning("received signal %d", stop.signum)
+                    guard.save("latest", counters,
+                               f"saving the latest model (epoch {epoch}, total_iters {total_iters}) before stopping")
                     break
                 iter_data_time = time.time()
             if stopping and epoch_iter < dataset_size:
@@ -238,11 +294,11 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
             model.update_learning_rate()  # after this epoch's optimizer steps
             counters = {"epoch": epoch, "epoch_iter": epoch_iter, "total_iters": total_iters,
                         "epoch_done": True, "epoch_rng": None}
-            model.save_networks("latest", counters, background=True)
+            guard.save("latest", counters)
             if epoch % opt.save_epoch_freq == 0:
-                logger.info("saving the model at the end of epoch %d, iters %d", epoch, total_iters)
-                model.save_networks(epoch, counters, background=True)
-            if validation is not None and epoch % opt.val_freq == 0:
+                guard.save(str(epoch), counters,
+                           f"saving the model at the end of epoch {epoch}, iters {total_iters}")
+            if validation is not None and epoch % opt.val_freq == 0 and not guard.bad_steps:  # may save best_*
                 validation.run(epoch, total_iters, counters, visualizer)
             visualizer.end_epoch(epoch, time.time() - epoch_start_time, model.get_learning_rate())
             if stopping:
@@ -251,6 +307,8 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
         stop.restore()
         model.wait_for_saves()  # the last checkpoint set is on disk before the run ends
         visualizer.close()
+    if not stopping:  # a stop keeps its exit status; its skipped save was reported
+        guard.check_ended_well()
     if stopping:
         if stop.signum is None:
             raise SystemExit(128 + signal.SIGTERM)  # another rank was asked to stop

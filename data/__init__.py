@@ -70,6 +70,8 @@ class CustomDatasetDataLoader:
     def __init__(self, opt: argparse.Namespace, sampler: Optional[SamplerArg] = None) -> None:
         import torch.utils.data
 
+        from data.base_dataset import collate
+
         self.opt = opt
         self.dataset = find_dataset_using_name(opt.dataset_mode)(opt)
         logger.info("dataset [%s] was created", type(self.dataset).__name__)
@@ -84,6 +86,7 @@ class CustomDatasetDataLoader:
             shuffle=sampler is None and not opt.serial_batches,
             sampler=sampler,
             num_workers=workers,
+            collate_fn=collate,
             pin_memory=device is not None and device.type == "cuda",  # page-locked batches copy to the GPU async
             # workers kept across epochs save their start-up each epoch; a seeded run restarts them so that each
             # epoch's worker seeds come from the saved RNG state (what makes --continue_train bitwise)

@@ -22,7 +22,9 @@ import threading
 from abc import ABC, abstractmethod
 from typing import Any, Callable, ClassVar, Dict, List, Mapping, Optional, Tuple, Union
 
+import torch
 import torch.utils.data as data
+from torch.utils.data import default_collate
 import torchvision.transforms as transforms
 from PIL import Image
 from torchvision.transforms import InterpolationMode
@@ -124,14 +126,14 @@ def check_size_options(opt: argparse.Namespace, multiple: int = 1) -> None:
 
     The crop must fit in the size images are scaled to, and where the flags fix a side of the images that
     reach the network (the crop; the width of ``scale_width``), it must be a multiple of ``multiple``, the
-    generator's size multiple. Other sides depend on each image (``none``, the heights of ``scale_width``).
+    generator's size multiple. Other sides depend on each image (``none``, the heights of ``scale_width``):
+    ``check_input_size`` checks them batch by batch.
     """
     if opt.preprocess in ("resize_and_crop", "scale_width_and_crop", "scale_shortside_and_crop") \
             and opt.crop_size > opt.load_size:
         raise UserError(f"--crop_size {opt.crop_size} is larger than --load_size {opt.load_size}: with "
                         f"--preprocess {opt.preprocess} images are scaled to load_size before the crop")
-    netG = getattr(opt, "netG", None)
-    needs = f"--netG {netG} needs" if netG else "the generator needs"
+    needs = _generator_needs(opt)
     if "crop" in opt.preprocess:
         if opt.crop_size % multiple:
             raise UserError(f"--crop_size {opt.crop_size}: {needs} inputs whose sides are multiples of {multiple}; "
@@ -143,6 +145,60 @@ def check_size_options(opt: argparse.Namespace, multiple: int = 1) -> None:
             raise UserError(f"--load_size {opt.load_size}: with --preprocess {opt.preprocess} images are {side} px "
                             f"{fixed}, but {needs} inputs whose sides are multiples of {multiple}; use --load_size "
                             f"{_nearest_multiple(side, multiple)}")
+
+
+def check_input_size(batch: Mapping[str, Any], opt: argparse.Namespace, multiple: int) -> None:
+    """The sides that ``check_size_options`` cannot check before any image is read: those that depend on each
+    image, which only the modes without a crop have (``none``, the heights of ``scale_width``...).
+
+    Called on each batch (or one sample) before it reaches the network (it reads tensor shapes only), so that
+    an image the generator cannot take stops the run with one line naming the file instead of a shape error
+    deep inside it.
+    """
+    for key, value in batch.items():
+        if torch.is_tensor(value) and value.dim() >= 3:
+            problem = input_size_problem((value.shape[-1], value.shape[-2]), opt, multiple)
+            if problem is not None:
+                raise UserError(f"'{_path_of(batch, key)}' {problem}")
+
+
+def input_size_problem(size: Size, opt: argparse.Namespace, multiple: int) -> Optional[str]:
+    """Why the generator cannot take an image that ``--preprocess`` made ``size`` (w, h); None when it can."""
+    if multiple <= 1 or "crop" in opt.preprocess or not (size[0] % multiple or size[1] % multiple):
+        return None
+    return (f"is {size[0]}x{size[1]} after --preprocess {opt.preprocess}, but {_generator_needs(opt)} inputs whose "
+            f"sides are multiples of {multiple}; use a --preprocess that crops (a --crop_size multiple of "
+            f"{multiple}) or resize the images")
+
+
+def collate(samples: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """PyTorch's default batching, except that images of different sizes in one batch (possible only without a
+    crop) stop the run with one line naming two of them, instead of a stacking error."""
+    try:
+        return default_collate(samples)
+    except RuntimeError:
+        sizes: Dict[Tuple[int, int], str] = {}
+        for sample in samples:
+            for key, value in sample.items():
+                if torch.is_tensor(value) and value.dim() >= 3:
+                    sizes.setdefault((value.shape[-1], value.shape[-2]), _path_of(sample, key))
+        if len(sizes) < 2:
+            raise
+        (first, a), (second, b) = list(sizes.items())[:2]
+        raise UserError(f"'{a}' is {first[0]}x{first[1]} but '{b}' is {second[0]}x{second[1]} after --preprocess, "
+                        f"and a batch needs images of one size; use --batch_size 1 or a --preprocess that "
+                        f"crops") from None
+
+
+def _path_of(batch: Mapping[str, Any], key: str) -> str:
+    """The file that the image ``key`` of a sample (or the first of a batch) came from."""
+    paths = batch.get(f"{key}_paths", batch.get("path", "?"))
+    return paths[0] if isinstance(paths, (list, tuple)) else paths
+
+
+def _generator_needs(opt: argparse.Namespace) -> str:
+    netG = getattr(opt, "netG", None)
+    return f"--netG {netG} needs" if netG else "the generator needs"
 
 
 def _nearest_multiple(value: int, multiple: int) -> int:

@@ -171,7 +171,7 @@ class BaseOptions:
         """
         lines = ["----------------- Options ---------------"]
         for k, v in sorted(vars(opt).items()):
-            if k == "device":
+            if k in ("device", "size_multiple"):  # derived, not flags
                 continue
             comment = ""
             default = self.parser.get_default(k) if self.parser is not None else None
@@ -193,7 +193,9 @@ class BaseOptions:
         return os.path.join(opt.checkpoints_dir, opt.name)
 
     def parse(self, argv: Optional[Sequence[str]] = None, save: bool = True) -> argparse.Namespace:
-        """Parse, check and complete the options (``isTrain``, ``gpu_ids`` list, ``device``)."""
+        """Parse, check and complete the options (``isTrain``, ``gpu_ids`` list, ``device``, ``size_multiple``:
+        derived here, the floor above data and models, so a dataset reads the model's multiple without importing it).
+        """
         opt = self.gather_options(argv)
         opt.isTrain = self.isTrain
         self.complete(opt, argv)
@@ -233,9 +235,13 @@ class BaseOptions:
             problem = check_writable_dir(getattr(opt, flag))
             if problem is not None:
                 error(f"argument --{flag}: {problem}")
+        problem = check_writable_dir(self.options_dir(opt))  # the run's own folder: a file of that name, read-only
+        if problem is not None:
+            error(f"argument --name: {problem}")
         try:
             architectures.check_model(opt)
-            check_size_options(opt, self.size_multiple(opt))
+            opt.size_multiple = self.size_multiple(opt)
+            check_size_options(opt, opt.size_multiple)
         except UserError as err:
             error(str(err))
 

@@ -5,10 +5,11 @@
         [--load_size 286] [--crop_size 256] [--netG resnet_9blocks] [--max_dataset_size N]
 
 It finds the files exactly as the dataset mode does, decodes every image fully, and reports each problem on
-its own line: files that cannot be read, files the mode cannot use (A|B images of odd width), and images
-smaller than --crop_size where the crop is taken. The sizes are checked against --netG's size multiple as
-train.py checks them. Exit status: 0 when training with these settings would work, 1 when a problem was found,
-2 when the folder layout or a flag is wrong (one line naming it).
+its own line: files that cannot be read, files the mode cannot use (A|B images of odd width), images
+smaller than --crop_size where the crop is taken, and, without a crop, images whose size --netG cannot take.
+The sizes are checked against --netG's size multiple as train.py checks them. Exit status: 0 when training with
+these settings would work, 1 when a problem was found, 2 when the folder layout or a flag is wrong (one line
+naming it).
 """
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ from collections import Counter
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import data
-from data.base_dataset import PREPROCESS_CHOICES, ImageTooSmallError, check_size_options, output_size
+from data.base_dataset import (PREPROCESS_CHOICES, ImageTooSmallError, check_size_options, input_size_problem,
+                               output_size)
 from data.image_folder import load_image
 from datasets.tools import run_jobs
 from models.architectures import add_architecture_flags, generator
@@ -28,7 +30,7 @@ from util.cli import run_cli, setup_logging
 from util.errors import ImageReadError, UserError
 
 MAX_LINES_PER_KIND = 20
-HIGH_BIT_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+FLOAT_MODE = "F"  # 16-bit images are scaled to 8 bits when read (data/image_folder.load_image); floats are not
 Size = Tuple[int, int]
 
 
@@ -85,7 +87,8 @@ def check(opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str], int
     """
     if not os.path.exists(opt.dataroot):
         raise UserError(f"--dataroot {opt.dataroot} does not exist")
-    check_size_options(opt, generator(opt.netG).multiple)
+    opt.size_multiple = generator(opt.netG).multiple  # what the options derive for train.py
+    check_size_options(opt, opt.size_multiple)
     dataset = data.find_dataset_using_name(opt.dataset_mode)(opt)
     folders = dataset.image_folders()
     if not folders:
@@ -93,7 +96,7 @@ def check(opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str], int
     phase = f" --phase {opt.phase}" if dataset.uses_phase else ""
     report = [f"checking --dataset_mode {opt.dataset_mode}{phase} in {opt.dataroot} with --preprocess "
               f"{opt.preprocess} --load_size {opt.load_size} --crop_size {opt.crop_size}"]
-    problems: Dict[str, List[str]] = {"unreadable": [], "file": [], "too small": []}
+    problems: Dict[str, List[str]] = {"unreadable": [], "file": [], "too small": [], "size": []}
     warnings: List[str] = []
     for folder, paths in folders.items():
         results = run_jobs(inspect_image, [(p,) for p in paths], parallel=len(paths) > 50)
@@ -111,6 +114,9 @@ def check(opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str], int
             problems["file"] += dataset.file_problems(path, size, mode)
             try:
                 final_sizes.append(output_size(opt, dataset.piece_size(size)))
+                problem = input_size_problem(final_sizes[-1], opt, opt.size_multiple)
+                if problem is not None:
+                    problems["size"].append(f"'{path}' {problem}")
             except ImageTooSmallError as err:
                 where = f" (each of its {dataset.pieces})" if dataset.pieces else ""
                 problems["too small"].append(f"'{path}'{where}: {err}")
@@ -124,10 +130,9 @@ def check(opt: argparse.Namespace) -> Tuple[List[str], List[str], List[str], int
             if len(set(final_sizes)) > 1:
                 warnings.append(f"{folder}: the images end up in different sizes, so only --batch_size 1 works; "
                                 f"use a cropping --preprocess for larger batches")
-        high_bit = sum(n for m, n in modes.items() if m in HIGH_BIT_MODES)
-        if high_bit:
-            warnings.append(f"{folder}: {high_bit} image(s) have more than 8 bits per channel; they are read as "
-                            f"8-bit RGB by clipping, which usually washes them out (convert them to 8-bit first)")
+        if modes[FLOAT_MODE]:
+            warnings.append(f"{folder}: {modes[FLOAT_MODE]} image(s) hold 32-bit floats; they are read as 8-bit RGB "
+                            f"by clipping to 0-255, so values in 0-1 turn black (convert them to 8 or 16 bits first)")
         warnings += dataset.folder_warnings(folder, modes)
     lines: List[str] = []
     for found in problems.values():

@@ -37,8 +37,8 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
+from datasets.make_toy_dataset import make_toy_datasets
 from options.base_options import OptionParser
-from scripts.benchmark import make_toy_datasets
 from util.cli import run_cli
 from util.fileio import FAULT_ENV, JOURNAL_NAME, TMP_SUFFIX, atomic_write_text
 from util.runlock import LOCK_NAME

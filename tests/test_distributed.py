@@ -66,7 +66,7 @@ def test_shard_sampler_deals_one_order_out_and_resumes_from_a_global_position() 
 def test_sync_batch_norm_is_batch_norm_in_one_process_and_converts_in_place() -> None:
     from torch import nn
 
-    from models.networks import SyncBatchNorm, convert_sync_batchnorm
+    from util.distributed import SyncBatchNorm, convert_sync_batchnorm
 
     torch.manual_seed(0)
     net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))

@@ -11,7 +11,8 @@ from typing import Dict, List
 import pytest
 import torch
 
-from tests.conftest import TINY, TINY_TEST, assert_same_weights, make_unaligned, run_script, start_script, latest_weights
+from tests.conftest import (TINY, TINY_TEST, assert_same_weights, latest_weights, make_unaligned, run_script,
+                            start_script)
 from util.fileio import FAULT_ENV, JOURNAL_NAME
 from util.runlock import LOCK_NAME
 
@@ -58,6 +59,18 @@ def test_divergence_skips_steps_stops_with_one_line_and_keeps_the_last_good_chec
     assert {k: v for k, v in hashes(run).items() if k.startswith("latest_")} == good
     for state in latest_weights(run).values():
         assert all(torch.isfinite(v).all() for v in state.values() if v.is_floating_point())
+
+
+def test_a_run_that_ends_in_bad_steps_fails_and_saves_nothing_after_them(tmp_path: Path) -> None:
+    """The issue's flags on a run shorter than --max_bad_steps: the first step makes the weights huge (finite), every
+    later one is NaN; the epoch's save would write weights that give NaN, so it is skipped and the run fails."""
+    data = make_unaligned(tmp_path / "data", n=4)
+    proc = train(data, tmp_path, "short", "--n_epochs", "1", "--n_epochs_decay", "0", "--lr", "1e30", "--init_gain",
+                 "1e3", check=False)
+    one_line_error(proc, "training ended in 3 step(s) in a row with NaN/Inf (--max_bad_steps 10 not reached)",
+                   "iteration 4", "G_A=nan", "not saved", "not saved a checkpoint yet", "--lr")
+    assert "checkpoint 'latest' not saved at iteration 4: the last 3 step(s) had NaN/Inf" in proc.stdout
+    assert not list((tmp_path / "short").glob("*.pth"))
 
 
 # ---------------------------------------------------------------------------------------------- 2. one run per folder
@@ -158,7 +171,9 @@ def test_disk_full_during_a_save_says_so_and_keeps_the_last_good_checkpoint(tmp_
     (["--model", "pix2pix", "--dataset_mode", "unaligned", "--netG", "unet_128", "--preprocess", "scale_width",
       "--load_size", "100"], ["--load_size 100", "unet_128"]),
     (["--max_bad_steps", "0"], ["argument --max_bad_steps"]),
-])
+    (["--model", "pix2pix", "--dataset_mode", "unaligned", "--netG", "unet_128", "--preprocess", "none"],
+     ["a0.png' is 40x40 after --preprocess none", "--netG unet_128", "multiples of 128"]),  # the first image, read
+])                                                                                          # before any write
 def test_bad_values_are_one_line_and_touch_nothing(tmp_path: Path, flags: List[str], words: List[str]) -> None:
     data = make_unaligned(tmp_path / "data", n=1)
     ckpt = tmp_path / "ckpt"
@@ -179,6 +194,13 @@ def test_unwritable_output_folders_are_one_line(tmp_path: Path) -> None:
                                   *TINY_TEST], check=False)
     one_line_error(proc, "argument --results_dir", "is not a folder")
     assert not_a_folder.read_text() == "x"
+    # the run's own folder below a good one: --name names a file there
+    one_line_error(train(data, tmp_path, "file", check=False), "argument --name", f"{not_a_folder} is not a folder")
+    proc = run_script("test.py", ["--dataroot", str(data / "testA"), "--checkpoints_dir", str(tmp_path),
+                                  "--name", "file", "--model", "test", "--results_dir", str(tmp_path),
+                                  *TINY_TEST], check=False)
+    one_line_error(proc, "argument --name", f"{not_a_folder} is not a folder")
+    assert not_a_folder.read_text() == "x"
 
 
 def test_ctrl_c_during_start_up_is_one_line(tmp_path: Path) -> None:
@@ -195,3 +217,18 @@ def test_ctrl_c_during_start_up_is_one_line(tmp_path: Path) -> None:
     if "before stopping" not in out:  # start-up (a tiny model may, rarely, already train: then it saves and stops)
         assert err.strip() == "error: interrupted (Ctrl-C)", err
         assert not (tmp_path / "int").exists()  # the lock had created the run folder: removed again
+
+
+def test_ctrl_c_during_test_start_up_is_one_line(tmp_path: Path) -> None:
+    data = make_unaligned(tmp_path / "data", n=80)  # seconds of translating after the signal: it lands before the end
+    train(data, tmp_path, "trained", "--n_epochs", "1", "--n_epochs_decay", "0", "--max_dataset_size", "1")
+    args = ["--dataroot", str(data / "testA"), "--checkpoints_dir", str(tmp_path), "--name", "trained", "--model",
+            "test", "--model_suffix", "_A", "--results_dir", str(tmp_path / "results"), *TINY_TEST]
+    proc = start_script("test.py", args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:  # the data is listed: the model is still to be built and loaded
+        if line.startswith("dataset ["):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and err.strip() == "error: interrupted (Ctrl-C)", err
+    assert "Traceback" not in out + err

@@ -12,16 +12,22 @@ import pytest
 import torch
 from PIL import Image
 
+import train
+from data import create_dataset
 from data.aligned_dataset import warn_if_not_pairs
+from data.base_dataset import check_input_size, collate
 from data.image_folder import load_image
 from models import create_model
 from models.base_model import NonFiniteWeightsError
 from options.train_options import TrainOptions
+from scripts import check_dataset, fault_benchmark
 from tests.conftest import TINY, make_unaligned
 from util import fileio
-from util.fileio import (JOURNAL_NAME, DiskFullError, atomic_write_group, check_writable_dir,
+from util.errors import UserError
+from util.fileio import (JOURNAL_NAME, DiskFullError, append_text, atomic_write_group, check_writable_dir,
                          recover_interrupted_saves)
 from util.runlock import LOCK_NAME, RunLock, RunLockedError, finish_interrupted_save
+from util.seeding import get_rng_state
 
 
 def writer(data: bytes):
@@ -94,6 +100,9 @@ def test_run_lock_refuses_a_second_holder_and_cleans_up(tmp_path: Path) -> None:
         with pytest.raises(RunLockedError, match=rf"in use by another train.py \(pid {os.getpid()} on host"):
             RunLock(run).acquire()
     assert not run.exists()  # created by the lock, left empty: removed
+    with RunLock(tmp_path / "new_checkpoints" / "run"):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # a new --checkpoints_dir above it too
 
 
 def test_stale_lock_is_taken_over_with_a_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -177,3 +186,59 @@ def test_a_reader_finishes_a_crashed_save_unless_a_run_holds_the_folder(tmp_path
         assert (tmp_path / JOURNAL_NAME).is_file()
     finish_interrupted_save(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a"] and (tmp_path / "a").read_bytes() == b"new a"
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="no /dev/full (a device whose writes find the disk full)")
+def test_a_full_disk_while_appending_to_a_log_names_the_folder() -> None:
+    with pytest.raises(DiskFullError, match="disk full: no space left in /dev to append to full"):
+        append_text("/dev/full", "a loss line\n")
+
+
+def sizes_opt(preprocess: str, netG: str = "unet_128"):
+    return TrainOptions().parse(["--dataroot", ".", "--model", "pix2pix", "--dataset_mode", "unaligned", "--netG",
+                                 netG, "--preprocess", preprocess, "--load_size", "128", "--crop_size", "128",
+                                 "--checkpoints_dir", "/tmp"], save=False)
+
+
+def test_sizes_that_depend_on_each_image_are_checked_before_the_network() -> None:
+    opt = sizes_opt("scale_width")
+    fits = {"A": torch.zeros(2, 3, 256, 128), "A_paths": ["a.png", "b.png"], "B": torch.zeros(3, 128, 128),
+            "B_paths": "c.png"}
+    check_input_size(fits, opt, 128)
+    with pytest.raises(UserError, match=r"^'tall.png' is 128x96 after --preprocess scale_width, but --netG unet_128 "
+                                        r"needs inputs whose sides are multiples of 128"):
+        check_input_size({**fits, "B": torch.zeros(1, 3, 96, 128), "B_paths": ["tall.png"]}, opt, 128)
+    check_input_size({"A": torch.zeros(1, 3, 96, 128), "A_paths": ["x"]}, sizes_opt("scale_width_and_crop"), 128)
+    check_input_size({"A": torch.zeros(1, 3, 96, 100), "A_paths": ["x"]}, opt, 1)  # the test model pads
+
+
+def test_check_dataset_finds_the_sizes_train_py_refuses(tmp_path: Path) -> None:
+    dataroot = make_unaligned(tmp_path / "data", n=2)
+    opt = check_dataset.parse(["--dataroot", str(dataroot), "--preprocess", "none", "--netG", "unet_128"])
+    _, lines, _, count = check_dataset.check(opt)
+    assert count == 4 and "a0.png' is 40x40 after --preprocess none, but --netG unet_128 needs" in lines[0]
+    assert check_dataset.check(check_dataset.parse(["--dataroot", str(dataroot), "--preprocess", "none"]))[3] == 0
+
+
+def test_a_batch_of_images_of_different_sizes_is_one_line_naming_two() -> None:
+    same = [{"A": torch.zeros(3, 32, 32), "A_paths": f"{i}.png"} for i in range(2)]
+    assert collate(same)["A"].shape == (2, 3, 32, 32)
+    with pytest.raises(UserError, match=r"'0.png' is 32x32 but 'wide.png' is 48x32 after --preprocess, and a batch "
+                                        r"needs images of one size; use --batch_size 1"):
+        collate(same[:1] + [{"A": torch.zeros(3, 32, 48), "A_paths": "wide.png"}])
+
+
+def test_the_look_at_the_first_sample_leaves_the_random_state_alone(tmp_path: Path) -> None:
+    dataroot = make_unaligned(tmp_path / "data", n=3)  # unaligned, shuffled: a sample draws its B at random
+    opt = TrainOptions().parse(["--dataroot", str(dataroot), "--checkpoints_dir", str(tmp_path), *TINY], save=False)
+    dataset = create_dataset(opt)
+    before = get_rng_state()
+    train.check_first_sample(dataset, opt, 4)
+    after = get_rng_state()
+    assert before["python"] == after["python"] and np.array_equal(before["numpy"][1], after["numpy"][1])
+    assert torch.equal(before["torch"], after["torch"])
+
+
+def test_the_fault_benchmark_imports_and_parses() -> None:
+    args = fault_benchmark.build_parser().parse_args(["--random_kills", "1", "--save_kills", "0"])
+    assert (args.random_kills, args.save_kills, args.jobs) == (1, 0, 2)

@@ -172,6 +172,72 @@ class ShardSampler(torch.utils.data.Sampler):
         return math.ceil(max(0, self.size - self.start) / self.num_replicas)
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Sum over the DDP ranks whose gradient is the sum of the ranks' gradients (each rank's loss depends on
+    every rank's input through the shared statistics)."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: torch.Tensor) -> torch.Tensor:
+        out = tensor.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+class SyncBatchNorm(nn.BatchNorm2d):
+    """Batch norm whose statistics span every DDP rank; plain batch norm outside DDP and in eval mode.
+
+    PyTorch's nn.SyncBatchNorm (and DDP around it) refuses CPU modules, so on GPUs ``util.distributed.wrap``
+    turns these layers into nn.SyncBatchNorm; elsewhere this forward sums ``x`` and then ``(x - mean)^2`` over
+    all ranks with autograd-aware all-reduces, so a 2-process run with batch 1 normalises (and backpropagates)
+    like a 1-process run with batch 2. The state_dict keys are those of BatchNorm2d.
+    """
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        if not is_distributed() or not self.training:
+            return super().forward(input)
+        all_reduce = _AllReduceSum.apply
+        dims = [0] + list(range(2, input.dim()))
+        count = input.numel() // input.shape[1] * dist.get_world_size()
+        mean = all_reduce(input.sum(dims)) / count
+        shape = [1, -1] + [1] * (input.dim() - 2)
+        centred = input - mean.reshape(shape)
+        var = all_reduce((centred * centred).sum(dims)) / count
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                momentum = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                self.running_mean.mul_(1 - momentum).add_(mean.detach() * momentum)
+                self.running_var.mul_(1 - momentum).add_(var.detach() * (count / max(count - 1, 1)) * momentum)
+        out = centred * torch.rsqrt(var + self.eps).reshape(shape)
+        if self.affine:
+            out = out * self.weight.reshape(shape) + self.bias.reshape(shape)
+        return out
+
+
+def convert_sync_batchnorm(net: nn.Module) -> nn.Module:
+    """Replace every BatchNorm layer of ``net`` by SyncBatchNorm, keeping the same parameter and buffer objects
+    (the optimizers already hold the parameters). On CUDA use ``nn.SyncBatchNorm.convert_sync_batchnorm``."""
+    if isinstance(net, nn.modules.batchnorm._BatchNorm) and not isinstance(net, (SyncBatchNorm, nn.SyncBatchNorm)):
+        sync = SyncBatchNorm(net.num_features, net.eps, net.momentum, net.affine, net.track_running_stats)
+        if net.affine:
+            sync.weight, sync.bias = net.weight, net.bias
+        sync.running_mean, sync.running_var = net.running_mean, net.running_var
+        sync.num_batches_tracked = net.num_batches_tracked
+        sync.train(net.training)
+        return sync
+    for name, child in net.named_children():
+        converted = convert_sync_batchnorm(child)
+        if converted is not child:
+            setattr(net, name, converted)
+    return net
+
+
 def wrap(net: nn.Module, device: torch.device, sync_batchnorm: bool) -> nn.Module:
     """``net`` in DistributedDataParallel (batch norm made synchronised first when asked); unchanged outside DDP.
 
@@ -180,8 +246,6 @@ def wrap(net: nn.Module, device: torch.device, sync_batchnorm: bool) -> nn.Modul
     """
     if not is_distributed():
         return net
-    from models.networks import convert_sync_batchnorm
-
     if sync_batchnorm:  # PyTorch's kernel on GPUs; on the CPU (gloo) ours, which DDP accepts there
         net = nn.SyncBatchNorm.convert_sync_batchnorm(net) if device.type == "cuda" else convert_sync_batchnorm(net)
     if not any(p.requires_grad for p in net.parameters()):

@@ -92,11 +92,19 @@ def load_checkpoint_file(path: PathLike) -> Dict[str, Any]:
 
 
 def append_text(path: PathLike, text: str) -> None:
-    """Append ``text`` to a log file (appends are not rewritten, so a crash loses at most this line)."""
+    """Append ``text`` to a log file (appends are not rewritten, so a crash loses at most this line).
+
+    A full disk is a DiskFullError naming the folder: the error of the buffered write comes without a file name.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as f:
-        f.write(text)
+    try:
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(text)
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise DiskFullError(f"disk full: no space left in {path.parent} to append to {path.name}") from err
 
 
 def atomic_write_group(items: Iterable[Tuple[PathLike, Callable[[IO[bytes]], Any]]]) -> None:

@@ -14,7 +14,7 @@ import os
 import socket
 from pathlib import Path
 from types import TracebackType
-from typing import Optional, Type
+from typing import List, Optional, Type
 
 from util.errors import UserError
 from util.fileio import JOURNAL_NAME, recover_interrupted_saves
@@ -31,18 +31,18 @@ class RunLockedError(UserError):
 class RunLock:
     """Hold the run folder ``folder`` for this process; use as a context manager.
 
-    The folder is created if missing, and removed again on release if this lock created it and it is still
-    empty (a refused or failed start leaves no trace).
+    The folder (and any missing parent, such as a new --checkpoints_dir) is created if missing, and removed again
+    on release if this lock created it and it is still empty (a refused or failed start leaves no trace).
     """
 
     def __init__(self, folder: os.PathLike | str) -> None:
         self.folder = Path(folder)
         self.path = self.folder / LOCK_NAME
         self.fd: Optional[int] = None
-        self.created_folder = False
+        self.created: List[Path] = []  # the folders this lock created, deepest first
 
     def acquire(self) -> None:
-        self.created_folder = not self.folder.exists()
+        self.created = [p for p in (self.folder, *self.folder.parents) if not p.exists()]
         self.folder.mkdir(parents=True, exist_ok=True)
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -78,11 +78,11 @@ class RunLock:
         self._remove_created_folder()
 
     def _remove_created_folder(self) -> None:
-        if self.created_folder:
+        for folder in self.created:
             try:
-                self.folder.rmdir()
-            except OSError:  # not empty: the run wrote something, keep it
-                pass
+                folder.rmdir()
+            except OSError:  # not empty: the run wrote something, keep it (and the folders above it)
+                break
 
     def __enter__(self) -> "RunLock":
         self.acquire()
