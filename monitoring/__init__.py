@@ -7,8 +7,8 @@ subclass of ``monitoring.base_sink.Sink``.
     tensorboard   --use_tensorboard                   wandb         --use_wandb
 
 To add a logger: write ``monitoring/foo_sink.py`` with ``class FooSink(Sink)`` (its ``wanted`` reads its flag,
-``check`` reports a missing package, and it overrides the events it shows), declare the flag in
-options/train_options.py, and add its test. Nothing else changes.
+``check`` reports a missing package, ``modify_commandline_options`` declares its flag, and it overrides the
+events it shows), and add its test. Nothing else changes.
 
 The rest of the package is what the sinks use: the Visdom connection and server launcher, the loss history, the
 SVG loss chart and the progress bar.

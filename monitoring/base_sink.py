@@ -83,6 +83,12 @@ class Sink:
     """One destination of the run's events. Subclasses live in ``monitoring/{name}_sink.py`` as ``{Name}Sink``."""
 
     @classmethod
+    def modify_commandline_options(cls, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        """Declare this sink's own flags (train.py's parser calls it for every sink), so that a new logger is one
+        file, as a model or a dataset mode is. The reference's display flags stay in options/train_options.py."""
+        return parser
+
+    @classmethod
     def wanted(cls, opt: argparse.Namespace) -> bool:
         """Whether the options ask for this sink (its flag)."""
         raise NotImplementedError

@@ -23,6 +23,12 @@ class TensorboardSink(Sink):
     ``previews`` (one preview image per row), at step = samples done."""
 
     @classmethod
+    def modify_commandline_options(cls, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        parser.add_argument("--use_tensorboard", action="store_true",
+                            help="log losses, learning rate and images to [checkpoints_dir]/[name]/tensorboard/")
+        return parser
+
+    @classmethod
     def wanted(cls, opt: argparse.Namespace) -> bool:
         return opt.use_tensorboard
 

@@ -6,6 +6,7 @@ import math
 
 from evaluation.metrics import HIGHER_IS_BETTER
 from models.networks import GAN_MODE_CHOICES, LR_POLICY_CHOICES
+from monitoring import available_sinks, sink_class
 
 from .base_options import BaseOptions
 
@@ -35,8 +36,8 @@ class TrainOptions(BaseOptions):
                             help="frequency of showing training results on console")
         parser.add_argument("--no_html", action="store_true",
                             help="do not save intermediate training results to [opt.checkpoints_dir]/[opt.name]/web/")
-        parser.add_argument("--use_tensorboard", action="store_true",
-                            help="log losses, learning rate and images to [checkpoints_dir]/[name]/tensorboard/")
+        for name in available_sinks():  # the loggers' own flags (--use_tensorboard)
+            parser = sink_class(name).modify_commandline_options(parser)
         # validation during training (evaluation/validation.py)
         parser.add_argument("--val_freq", type=int, default=0,
                             help="every N epochs, translate fixed preview images and measure the validation set "
