@@ -71,7 +71,7 @@ def resolve_device(name: Optional[str]) -> str:
 def main(argv: Optional[List[str]] = None) -> None:
     opt = parse_args(argv)
     setup_logging(opt.verbose)
-    options = {"metrics": opt.metrics, "device": resolve_device(opt.device),
+    options = {"metrics": opt.metrics, "device": resolve_device(opt.device, "--device"),
                "inception_weights": opt.inception_weights, "batch_size": opt.batch_size}
     for flag in ("results", "fake", "real"):
         folder = getattr(opt, flag)

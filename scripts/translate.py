@@ -28,6 +28,7 @@ from models.architectures import GENERATOR_FLAGS
 from models.inference import Translator, add_generator_flags
 from models.tiling import DEFAULT_TILE_OVERLAP
 from util.cli import run_cli, setup_logging
+from util.device import resolve_device
 from util.errors import UserError
 from util.util import save_image
 
@@ -80,7 +81,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     setup_logging()
     jobs = plan(Path(opt.input), Path(opt.output))
     flags = {name: getattr(opt, name) for name in GENERATOR_FLAGS}
-    translator = Translator.from_file(opt.model, opt.device, **flags)
+    translator = Translator.from_file(opt.model, resolve_device(opt.device, "--device"), **flags)
     for source, target in jobs:
         result = translator(load_image(str(source), "RGB"), tile=opt.tile_size, overlap=opt.tile_overlap)
         save_image(result, target)

@@ -23,6 +23,8 @@ def test_cpu_and_bad_names() -> None:
 def test_asking_for_a_missing_gpu_names_the_flag_and_the_cpu_setting() -> None:
     with pytest.raises(UserError, match=r"^device 'cuda:1' asks for a GPU, .* use device='cpu' for the CPU$"):
         resolve_device("cuda:1")
+    with pytest.raises(UserError, match=r"^--device cuda asks for a GPU, .* use --device cpu for the CPU$"):
+        resolve_device("cuda", "--device")  # the command-line tools' phrasing (translate.py, evaluate.py)
     with pytest.raises(UserError, match=r"^argument --gpu_ids 0,1 asks for a GPU, .* use --gpu_ids -1 for the CPU$"):
         resolve_gpu_ids("0,1")
     assert resolve_gpu_ids("0") == ([], torch.device("cpu"))  # the reference's default falls back, with a warning

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from tests.conftest import SHARED, needs_fixture, run_script
+from tests.conftest import SHARED, assert_same_weights, latest_weights, needs_fixture, run_script
 from tests.test_pix2pixhd import make_hd_dataset
 
 SAMPLE = SHARED / "data" / "cityscapes_sample"
@@ -73,3 +73,19 @@ def test_train_with_features_resume_cluster_and_test(tmp_path: Path) -> None:
     names = sorted(p.name for p in (tmp_path / "encoded" / "tiny" / "test_latest" / "images").iterdir())
     assert names == sorted(f"s{i}_gtFine_labelIds_{v}.png" for i in range(2)
                            for v in ("input_label", "synthesized_image", "real_image"))
+
+
+@pytest.mark.slow
+@needs_fixture(SAMPLE, "Cityscapes sample")
+def test_resume_is_bitwise_a_straight_run_and_tensorboard_logs(tmp_path: Path) -> None:
+    """A run stopped after epoch 1 and resumed (random crops and flips, the encoder, the D scales, the lr decay)
+    ends bitwise where a straight run does; pix2pixHD's --tf_log is --use_tensorboard."""
+    flags = TRAIN + ["--checkpoints_dir", str(tmp_path / "ckpt"), "--max_dataset_size", "2", "--print_freq", "1",
+                     "--niter", "1", "--niter_decay", "1"]
+    run_script("train.py", flags + ["--name", "straight", "--tf_log"])
+    run_script("train.py", flags + ["--name", "resumed", "--niter_decay", "0"])
+    run_script("train.py", flags + ["--name", "resumed", "--continue_train"])
+    run = tmp_path / "ckpt"
+    assert epochs_logged(run / "resumed") == epochs_logged(run / "straight") == [1, 1, 2, 2]
+    assert_same_weights(latest_weights(run / "straight"), latest_weights(run / "resumed"))
+    assert list((run / "straight" / "tensorboard").glob("events.out.tfevents.*"))

@@ -18,14 +18,16 @@ from util.errors import UserError
 logger = logging.getLogger(__name__)
 
 
-def resolve_device(device: Union[str, torch.device]) -> torch.device:
-    """``device`` ('cpu', 'cuda', 'cuda:1', a torch.device) checked against the GPUs this machine has."""
+def resolve_device(device: Union[str, torch.device], flag: Optional[str] = None) -> torch.device:
+    """``device`` ('cpu', 'cuda', 'cuda:1', a torch.device) checked against the GPUs this machine has. A command
+    line tool names its ``flag`` (``--device``) so that the message speaks its language, not the Python API's."""
+    asked, cpu = (f"{flag} {device}", f"{flag} cpu") if flag else (f"device {str(device)!r}", "device='cpu'")
     try:
         resolved = torch.device(device)
     except (RuntimeError, TypeError) as err:
-        raise UserError(f"device {device!r} is not a valid torch device (try 'cpu' or 'cuda:0')") from err
+        raise UserError(f"{asked} is not a valid torch device (try {cpu} or cuda:0)") from err
     if resolved.type == "cuda":
-        _check_gpu(resolved.index, f"device {str(device)!r}", "device='cpu'")
+        _check_gpu(resolved.index, asked, cpu)
     return resolved
 
 
