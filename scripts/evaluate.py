@@ -25,6 +25,7 @@ from evaluation.folders import (evaluate_folders, evaluate_results, format_table
                                  write_report)
 from evaluation.metrics import ALL_METRICS, DEFAULT_BATCH_SIZE, PAIRED_METRICS, WEIGHTS_ENV
 from util.cli import run_cli, setup_logging
+from util.device import default_device, resolve_device
 from util.errors import UserError
 from util.html import update_saved_metrics
 
@@ -58,20 +59,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return opt
 
 
-def resolve_device(name: Optional[str]) -> str:
-    import torch
-
-    if name is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {name}: CUDA is not available on this machine")
-    return name
-
-
 def main(argv: Optional[List[str]] = None) -> None:
     opt = parse_args(argv)
     setup_logging(opt.verbose)
-    options = {"metrics": opt.metrics, "device": resolve_device(opt.device, "--device"),
+    options = {"metrics": opt.metrics, "device": resolve_device(opt.device or default_device(), "--device"),
                "inception_weights": opt.inception_weights, "batch_size": opt.batch_size}
     for flag in ("results", "fake", "real"):
         folder = getattr(opt, flag)

@@ -113,7 +113,7 @@ def test_pix2pix_validation_previews_metrics_best_checkpoint_and_page(tmp_path):
     assert history["X"] == [0.5]
     report = capture_page(run / "web" / "index.html", "validation_run_page.png", width=1400)
     assert "learning rate\t0" in report["summary"] and report["pageWidth"] <= 1400
-    assert any("the next comes after --print_freq 100 samples" in note for note in report["notes"])
+    assert any("the next comes after --print_freq 1000 samples" in note for note in report["notes"]), report["notes"]
     assert report["images"] and all(im["ok"] for im in report["images"]), report["images"]
     rows = [im["src"] for im in report["images"] if "preview" in im["src"]]
     assert rows[:4] == ["images/preview_0_real_A.png", "images/preview_epoch003_0_fake_B.png",

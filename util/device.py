@@ -31,6 +31,11 @@ def resolve_device(device: Union[str, torch.device], flag: Optional[str] = None)
     return resolved
 
 
+def default_device() -> str:
+    """'cuda' where this machine has CUDA, else 'cpu': the default of the tools whose --device is optional."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def _check_gpu(index: Optional[int], asked: str, cpu: str) -> None:
     """UserError unless CUDA is there and has GPU ``index`` (None: any); ``asked``/``cpu`` phrase the flag."""
     if not torch.cuda.is_available():
