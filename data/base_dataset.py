@@ -258,13 +258,19 @@ def get_params(opt: argparse.Namespace, size: Size) -> Params:
 
 
 def scale_and_crop_steps(opt: argparse.Namespace, crop_pos: Optional[Tuple[int, int]],
-                         interpolation: InterpolationMode) -> List[Callable[[Any], Any]]:
-    """The scaling and cropping of ``--preprocess`` (every dataset mode's geometry starts with these)."""
+                         interpolation: InterpolationMode,
+                         height_floor: Optional[int] = None) -> List[Callable[[Any], Any]]:
+    """The scaling and cropping of ``--preprocess`` (every dataset mode's geometry starts with these).
+
+    ``height_floor``: the least height ``scale_width`` gives; the reference's CycleGAN/pix2pix stretch a lower
+    one up to ``--crop_size`` (None, the default), pix2pixHD keeps the aspect ratio (0).
+    """
     steps: List[Callable[[Any], Any]] = []
     if "resize" in opt.preprocess:
         steps.append(transforms.Resize([opt.load_size, opt.load_size], interpolation=interpolation))
     elif "scale_width" in opt.preprocess:
-        steps.append(ScaleWidth(opt.load_size, opt.crop_size, interpolation))
+        floor = opt.crop_size if height_floor is None else height_floor
+        steps.append(ScaleWidth(opt.load_size, floor, interpolation))
     elif "scale_shortside" in opt.preprocess:
         steps.append(ScaleShortside(opt.load_size, interpolation))
     if "crop" in opt.preprocess:

@@ -68,7 +68,10 @@ class Pix2PixHDDataset(BaseDataset):
         other sizes.
         """
         opt = self.opt
-        steps = scale_and_crop_steps(opt, params["crop_pos"], method)
+        # scale_width keeps the aspect ratio (2048x1024 at --loadSize 512 is 512x256), as pix2pixHD's reference
+        # does; only a crop that follows needs the height to reach --fineSize
+        floor = opt.crop_size if "crop" in opt.preprocess else 0
+        steps = scale_and_crop_steps(opt, params["crop_pos"], method, height_floor=floor)
         if "crop" not in opt.preprocess:
             steps.append(RoundToMultiple(self.multiple, method))
         if opt.isTrain and not opt.no_flip:

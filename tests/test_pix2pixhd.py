@@ -419,3 +419,15 @@ def test_recipe_scripts_parse(tmp_path: Path, script: str) -> None:
         else:
             opt = TrainOptions().parse(args, save=False)
         assert opt.model == "pix2pixhd" and opt.dataset_mode == "pix2pixhd"
+
+
+def test_scale_width_keeps_the_aspect_ratio_below_fine_size(tmp_path: Path) -> None:
+    """pix2pixHD's scale_width: 128x64 maps at --loadSize 64 are 64x32 (the reference's CycleGAN/pix2pix would
+    stretch them to --fineSize 512 high; without a crop nothing needs that height)."""
+    root = make_hd_dataset(tmp_path / "hd", size=(128, 64))
+    opt = train_options(tmp_path, ["--dataroot", str(root), "--resize_or_crop", "scale_width", "--loadSize", "64",
+                                   "--no_flip"])
+    from data import create_dataset
+
+    item = create_dataset(opt).dataset[0]
+    assert item["label"].shape == (1, 32, 64) and item["image"].shape == (3, 32, 64)
