@@ -93,6 +93,11 @@ def resume(model: BaseModel, opt: argparse.Namespace, explicit_epoch_count: bool
                         resharded=saved.get("resharded", False))
     if explicit_epoch_count:
         counters.update(epoch=opt.epoch_count, epoch_iter=0, epoch_rng=None)
+    last = opt.n_epochs + opt.n_epochs_decay
+    if counters["epoch"] > last:  # before anything is written: the run folder stays as the finished run left it
+        raise UserError(f"--continue_train: the run has done {counters['epoch'] - 1} epoch(s), and --n_epochs "
+                        f"{opt.n_epochs} + --n_epochs_decay {opt.n_epochs_decay} end at epoch {last}: nothing is "
+                        f"left to train; raise them to train on")
     logger.info("continuing at epoch %d, %d samples into it (total iterations %d)",
                 counters["epoch"], counters["epoch_iter"], counters["total_iters"])
     return counters

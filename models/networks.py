@@ -249,7 +249,8 @@ def get_scheduler(optimizer: torch.optim.Optimizer, opt: Any) -> Any:
         epoch_count, n_epochs, n_epochs_decay = opt.epoch_count, opt.n_epochs, opt.n_epochs_decay
 
         def lambda_rule(step: int) -> float:
-            return 1.0 - max(0, step + epoch_count - n_epochs) / float(n_epochs_decay + 1)
+            # at most 0 past the schedule's end (a resume with a shorter schedule asks for the rate there)
+            return max(0.0, 1.0 - max(0, step + epoch_count - n_epochs) / float(n_epochs_decay + 1))
 
         return lr_scheduler.LambdaLR(optimizer, lr_lambda=lambda_rule)
     if policy == "step":

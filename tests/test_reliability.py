@@ -105,6 +105,11 @@ def test_failed_resume_changes_nothing_and_a_good_one_keeps_the_previous_options
     proc = train(data, tmp_path, "run", "--continue_train", "--ngf", "16", check=False)
     one_line_error(proc, "--ngf", "latest_net_G_A.pth")
     assert hashes(run) == before
+    # a finished run resumed with a schedule that has already ended: nothing to train, nothing written
+    proc = train(data, tmp_path, "run", "--continue_train", "--n_epochs", "1", "--n_epochs_decay", "0",
+                 check=False)
+    one_line_error(proc, "nothing is left to train", "end at epoch 1")
+    assert hashes(run) == before
     old_options = (run / "train_opt.txt").read_text()
     train(data, tmp_path, "run", "--continue_train", "--n_epochs", "2", "--n_epochs_decay", "0")
     assert (run / "train_opt.prev.txt").read_text() == old_options
