@@ -78,22 +78,21 @@ class RecordedPage:
 
 
 def main() -> None:
-    options = TestOptions()
-    opt = options.parse()
+    opt = TestOptions().parse()
     setup_logging(opt.verbose)
     if opt.eval_metrics:
         check_eval_metrics(opt)
     distributed.setup(opt.device)
     completed = False
     try:
-        run(opt, opt.size_multiple)
+        run(opt)
         completed = True
     finally:
         distributed.cleanup(completed)
 
 
-def run(opt: argparse.Namespace, size_multiple: int) -> None:
-    """Translate this process's share of the images (each side a multiple of ``size_multiple``); rank 0 then
+def run(opt: argparse.Namespace) -> None:
+    """Translate this process's share of the images (each side a multiple of ``opt.size_multiple``); rank 0 then
     writes the page (and the metrics)."""
     if distributed.rank() != 0:
         logging.getLogger().setLevel(logging.WARNING)  # only rank 0 reports progress
@@ -119,7 +118,7 @@ def run(opt: argparse.Namespace, size_multiple: int) -> None:
     for data in dataset:
         if done >= opt.num_test:
             break
-        check_input_size(data, opt, size_multiple)
+        check_input_size(data, opt, opt.size_multiple)
         model.set_input(data)
         model.test()
         visuals = model.get_current_visuals()

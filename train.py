@@ -183,7 +183,7 @@ def main() -> None:
         distributed.cleanup(completed)
 
 
-def check_first_sample(dataset: Any, opt: argparse.Namespace, size_multiple: int) -> None:
+def check_first_sample(dataset: Any, opt: argparse.Namespace) -> None:
     """Read the first sample before anything is written: an unreadable file, or a size the generator cannot take
     (all the images of a dataset often share it), stops the run with the folder untouched. The random state is
     put back, so the run trains exactly as without this look."""
@@ -192,7 +192,7 @@ def check_first_sample(dataset: Any, opt: argparse.Namespace, size_multiple: int
         sample = dataset.dataset[0]
     finally:
         set_rng_state(rng)
-    check_input_size(sample, opt, size_multiple)
+    check_input_size(sample, opt, opt.size_multiple)
 
 
 def train(options: TrainOptions, opt: argparse.Namespace) -> None:
@@ -208,8 +208,7 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
     logger.info("The number of training images = %d", dataset_size)
     distributed.check_batch_size(opt)
 
-    size_multiple = opt.size_multiple
-    check_first_sample(dataset, opt, size_multiple)
+    check_first_sample(dataset, opt)
 
     model = create_model(opt)
     model.setup(opt)
@@ -255,7 +254,7 @@ def train(options: TrainOptions, opt: argparse.Namespace) -> None:
                 before = total_iters
                 total_iters += batch_size
                 epoch_iter += batch_size
-                check_input_size(data, opt, size_multiple)
+                check_input_size(data, opt, opt.size_multiple)
                 model.set_input(data)
                 visualizer.add_graph(model)  # the first batch only (--use_tensorboard)
                 guard.step(epoch, total_iters)

@@ -233,7 +233,7 @@ def test_the_look_at_the_first_sample_leaves_the_random_state_alone(tmp_path: Pa
     opt = TrainOptions().parse(["--dataroot", str(dataroot), "--checkpoints_dir", str(tmp_path), *TINY], save=False)
     dataset = create_dataset(opt)
     before = get_rng_state()
-    train.check_first_sample(dataset, opt, 4)
+    train.check_first_sample(dataset, opt)
     after = get_rng_state()
     assert before["python"] == after["python"] and np.array_equal(before["numpy"][1], after["numpy"][1])
     assert torch.equal(before["torch"], after["torch"])

@@ -177,7 +177,7 @@ def test_ddp_ranks_agree_on_the_best_checkpoint(tmp_path):
     proc = subprocess.Popen(TORCHRUN + command[1:], cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     try:
-        stdout, stderr = proc.communicate(timeout=45)
+        stdout, stderr = proc.communicate(timeout=600)  # a bound for a hang, far above a run's time under load
     except subprocess.TimeoutExpired:
         # SIGTERM, not SIGKILL: torchrun then ends its ranks (killing them after 30 s in a stuck collective)
         stop_process(proc, timeout=60)

@@ -192,8 +192,8 @@ class _AllReduceSum(torch.autograd.Function):
 class SyncBatchNorm(nn.BatchNorm2d):
     """Batch norm whose statistics span every DDP rank; plain batch norm outside DDP and in eval mode.
 
-    PyTorch's nn.SyncBatchNorm (and DDP around it) refuses CPU modules, so on GPUs ``util.distributed.wrap``
-    turns these layers into nn.SyncBatchNorm; elsewhere this forward sums ``x`` and then ``(x - mean)^2`` over
+    PyTorch's nn.SyncBatchNorm (and DDP around it) refuses CPU modules, so on GPUs ``wrap`` (below) turns these
+    layers into nn.SyncBatchNorm; elsewhere this forward sums ``x`` and then ``(x - mean)^2`` over
     all ranks with autograd-aware all-reduces, so a 2-process run with batch 1 normalises (and backpropagates)
     like a 1-process run with batch 2. The state_dict keys are those of BatchNorm2d.
     """
